@@ -1,0 +1,50 @@
+//! The command line: `conduit [serve]`, `conduit migrate ...`, `conduit healthcheck`.
+
+use clap::{Parser, Subcommand};
+
+use crate::config::SettingsArgs;
+
+#[derive(Debug, Parser)]
+#[command(name = "conduit", version, about = "The RealWorld Conduit API server")]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Wait for the database, apply pending migrations, then serve (the default).
+    Serve,
+    /// Apply, inspect or roll back migrations, under the same lock as boot.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Ask the server at CONDUIT_LISTEN for /ready: exit 0 when ready, 1 otherwise.
+    Healthcheck,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Run,
+    /// List applied and pending migrations.
+    Status {
+        /// Exit with status 1 when any migration is pending.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Roll back the most recently applied migration.
+    Revert,
+    /// Roll back the most recently applied migration and apply it again.
+    Redo,
+}
+
+impl Cli {
+    pub fn command(&self) -> &Command {
+        self.command.as_ref().unwrap_or(&Command::Serve)
+    }
+}

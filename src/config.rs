@@ -1,0 +1,212 @@
+//! Settings from flags, the environment and `.env`, validated once at start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, ValueEnum};
+use url::Url;
+
+use crate::db::migrations::MigrationSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Every setting, as clap reads it. Each has an environment variable; a flag
+/// given on the command line wins over it.
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// PostgreSQL URL, e.g. postgres://user:password@localhost:5432/conduit.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "CONDUIT_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: String,
+
+    /// development or production.
+    #[arg(long = "env", env = "CONDUIT_ENV", value_enum, default_value_t = Environment::Development, global = true)]
+    pub environment: Environment,
+
+    /// Apply pending migrations before serving.
+    #[arg(long, env = "CONDUIT_MIGRATE_ON_START", default_value_t = true, action = ArgAction::Set,
+          value_parser = BoolishValueParser::new(), global = true)]
+    pub migrate_on_start: bool,
+
+    /// How long boot waits for the database to answer.
+    #[arg(
+        long,
+        env = "CONDUIT_DB_WAIT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub db_wait_secs: u64,
+
+    /// Maximum number of pooled connections.
+    #[arg(long, env = "CONDUIT_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub db_pool_size: u32,
+
+    /// How long a request waits for a pooled connection before answering 503.
+    #[arg(
+        long,
+        env = "CONDUIT_DB_ACQUIRE_TIMEOUT",
+        default_value_t = 5,
+        global = true
+    )]
+    pub db_acquire_timeout_secs: u64,
+
+    /// How long a migration run waits for another process's migration lock.
+    #[arg(
+        long,
+        env = "CONDUIT_MIGRATION_LOCK_WAIT_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub migration_lock_wait_secs: u64,
+
+    /// How long a stopping server lets in-flight requests finish.
+    #[arg(
+        long,
+        env = "CONDUIT_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_timeout_secs: u64,
+
+    /// pretty or json (json by default in production).
+    #[arg(long, env = "CONDUIT_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+
+    /// Use the migrations in this directory instead of the embedded ones.
+    /// For testing migration sets; operators never need it.
+    #[arg(long, hide = true, global = true)]
+    pub migrations_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("DATABASE_URL is not set: export it, put it in .env (see .env.example), or pass --database-url")]
+    MissingDatabaseUrl,
+    #[error("DATABASE_URL is not a postgres:// URL: {0}")]
+    InvalidDatabaseUrl(String),
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub listen: String,
+    pub environment: Environment,
+    pub migrate_on_start: bool,
+    pub shutdown_timeout: Duration,
+    pub migrations: MigrationSet,
+}
+
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    url: Url,
+    pub wait: Duration,
+    pub pool_size: u32,
+    pub acquire_timeout: Duration,
+    pub migration_lock_wait: Duration,
+}
+
+impl SettingsArgs {
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(match self.environment {
+            Environment::Production => LogFormat::Json,
+            Environment::Development => LogFormat::Pretty,
+        })
+    }
+
+    pub fn database(&self) -> Result<DatabaseSettings, ConfigError> {
+        let raw = self
+            .database_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+            .ok_or(ConfigError::MissingDatabaseUrl)?;
+        let url =
+            Url::parse(raw.trim()).map_err(|e| ConfigError::InvalidDatabaseUrl(e.to_string()))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none() {
+            return Err(ConfigError::InvalidDatabaseUrl(format!(
+                "expected postgres://user:password@host:port/database, got scheme {:?}",
+                url.scheme()
+            )));
+        }
+        Ok(DatabaseSettings {
+            url,
+            wait: Duration::from_secs(self.db_wait_secs),
+            pool_size: self.db_pool_size,
+            acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs.max(1)),
+            migration_lock_wait: Duration::from_secs(self.migration_lock_wait_secs),
+        })
+    }
+
+    pub fn migration_set(&self) -> MigrationSet {
+        match &self.migrations_dir {
+            Some(dir) => MigrationSet::Directory(dir.clone()),
+            None => MigrationSet::Embedded,
+        }
+    }
+
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            database: self.database()?,
+            listen: self.listen.clone(),
+            environment: self.environment,
+            migrate_on_start: self.migrate_on_start,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            migrations: self.migration_set(),
+        })
+    }
+}
+
+impl DatabaseSettings {
+    /// The URL to connect with, tagged with an application name so that
+    /// `pg_stat_activity` (and a replica waiting on the migration lock) can
+    /// tell who holds a connection.
+    pub fn connection_url(&self, application_name: &str) -> String {
+        let mut url = self.url.clone();
+        if !url.query_pairs().any(|(key, _)| key == "application_name") {
+            url.query_pairs_mut()
+                .append_pair("application_name", application_name);
+        }
+        url.to_string()
+    }
+
+    /// host:port/database, for messages: never the password.
+    pub fn display_target(&self) -> String {
+        format!(
+            "{}:{}{}",
+            self.url.host_str().unwrap_or("?"),
+            self.url.port().unwrap_or(5432),
+            self.url.path()
+        )
+    }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("target", &self.display_target())
+            .field("wait", &self.wait)
+            .field("pool_size", &self.pool_size)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("migration_lock_wait", &self.migration_lock_wait)
+            .finish()
+    }
+}

@@ -1,0 +1,418 @@
+//! Embedded migrations, applied under a PostgreSQL advisory lock so that any
+//! number of replicas can boot at once.
+//!
+//! diesel's harness takes no lock of its own. Waiting in a blocking
+//! `pg_advisory_lock` would hold a snapshot open, and a `CREATE INDEX
+//! CONCURRENTLY` run by the lock holder waits for every older snapshot: a
+//! deadlock. So waiters poll `pg_try_advisory_lock` with no statement open
+//! in between, and the holder re-reads what is pending once it has the lock.
+//!
+//! The harness is synchronous; it runs on a blocking thread through
+//! `AsyncConnectionWrapper` (diesel-async's own `AsyncMigrationHarness`
+//! panics on actix's current-thread runtime).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use diesel::dsl::sql;
+use diesel::migration::{Migration, MigrationSource};
+use diesel::pg::Pg;
+use diesel::sql_types::{Bool, Integer, Text};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, QueryableByName};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::AsyncPgConnection;
+use diesel_migrations::{
+    embed_migrations, EmbeddedMigrations, FileBasedMigrations, MigrationHarness,
+};
+use serde::Serialize;
+
+/// The SQL of `migrations/`, compiled into the binary.
+pub const EMBEDDED_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// How long a waiting process sleeps between two tries for the lock.
+const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How often a waiting process says that it is still waiting.
+const LOCK_WAIT_LOG_INTERVAL: Duration = Duration::from_secs(5);
+/// The advisory lock key: fixed per database, so replicas of one database
+/// exclude each other and other databases on the server are not affected.
+const LOCK_KEY: &str = "hashtextextended('conduit:migrations:' || current_database(), 0)";
+
+type BlockingPgConnection = AsyncConnectionWrapper<AsyncPgConnection>;
+
+diesel::table! {
+    /// diesel's bookkeeping table, declared here because `schema.rs`
+    /// leaves it out.
+    __diesel_schema_migrations (version) {
+        version -> VarChar,
+        run_on -> Timestamp,
+    }
+}
+
+/// Which migrations to apply: the embedded ones, or (for tests of
+/// migration sets) a directory read at run time.
+#[derive(Debug, Clone)]
+pub enum MigrationSet {
+    Embedded,
+    Directory(PathBuf),
+}
+
+impl MigrationSource<Pg> for MigrationSet {
+    fn migrations(&self) -> diesel::migration::Result<Vec<Box<dyn Migration<Pg>>>> {
+        match self {
+            MigrationSet::Embedded => {
+                <EmbeddedMigrations as MigrationSource<Pg>>::migrations(&EMBEDDED_MIGRATIONS)
+            }
+            MigrationSet::Directory(dir) => FileBasedMigrations::from_path(dir)?.migrations(),
+        }
+    }
+}
+
+/// One migration the binary knows about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownMigration {
+    pub version: String,
+    pub name: String,
+}
+
+impl MigrationSet {
+    /// Every migration of the set, oldest first.
+    pub fn catalog(&self) -> Result<Vec<KnownMigration>, MigrationError> {
+        let mut known: Vec<KnownMigration> = self
+            .migrations()
+            .map_err(|e| MigrationError::Source(e.to_string()))?
+            .iter()
+            .map(|m| KnownMigration {
+                version: m.name().version().to_string(),
+                name: m.name().to_string(),
+            })
+            .collect();
+        known.sort_by(|a, b| a.version.cmp(&b.version));
+        Ok(known)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error("could not read the migrations: {0}")]
+    Source(String),
+    #[error("migration {name} failed: {reason}")]
+    Failed { name: String, reason: String },
+    #[error("gave up after {waited_secs}s waiting for the migration lock{holder}")]
+    LockTimeout { waited_secs: u64, holder: String },
+    #[error("database error while migrating: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("could not read the applied migrations: {0}")]
+    Bookkeeping(String),
+    #[error("nothing to revert: no migration is applied")]
+    NothingToRevert,
+    #[error("migration {0} is applied but this binary does not know it, so it cannot revert it")]
+    UnknownVersion(String),
+    #[error("the migration task ended unexpectedly: {0}")]
+    Task(String),
+}
+
+/// What the database holds compared with what the binary knows.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct SchemaState {
+    /// Applied versions, oldest first.
+    pub applied: Vec<String>,
+    /// Known versions not applied yet, oldest first.
+    pub pending: Vec<String>,
+    /// Applied versions this binary does not know (a newer binary ran).
+    pub unknown: Vec<String>,
+}
+
+impl SchemaState {
+    /// The newest applied version, if any.
+    pub fn version(&self) -> Option<&str> {
+        self.applied.last().map(String::as_str)
+    }
+}
+
+/// Reads the applied versions without writing anything: safe for `/ready`
+/// and `migrate status` on a database nobody migrated yet.
+pub async fn schema_state(
+    conn: &mut AsyncPgConnection,
+    known: &[KnownMigration],
+) -> QueryResult<SchemaState> {
+    use diesel_async::RunQueryDsl;
+
+    let bookkeeping_exists: bool = diesel::select(sql::<Bool>(
+        "to_regclass('__diesel_schema_migrations') IS NOT NULL",
+    ))
+    .get_result(conn)
+    .await?;
+    let applied: Vec<String> = if bookkeeping_exists {
+        __diesel_schema_migrations::table
+            .select(__diesel_schema_migrations::version)
+            .order(__diesel_schema_migrations::version.asc())
+            .load(conn)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let pending = known
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| m.version.clone())
+        .collect();
+    let unknown = applied
+        .iter()
+        .filter(|v| !known.iter().any(|m| &m.version == *v))
+        .cloned()
+        .collect();
+    Ok(SchemaState {
+        applied,
+        pending,
+        unknown,
+    })
+}
+
+/// A migration applied by this run.
+#[derive(Debug, Clone)]
+pub struct AppliedMigration {
+    pub name: String,
+    pub duration: Duration,
+}
+
+/// The result of [`run_pending`].
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub applied: Vec<AppliedMigration>,
+    pub schema_version: Option<String>,
+}
+
+/// Applies every pending migration of `set` on `conn`, under the lock.
+/// Each migration runs in its own transaction (unless its metadata says
+/// otherwise), so a failure leaves the database at the previous version.
+pub async fn run_pending(
+    conn: AsyncPgConnection,
+    set: MigrationSet,
+    lock_wait: Duration,
+) -> Result<RunReport, MigrationError> {
+    under_lock(conn, lock_wait, move |conn| apply_pending(conn, &set)).await
+}
+
+/// Reverts the newest applied migration, under the lock; returns its name.
+pub async fn revert_last(
+    conn: AsyncPgConnection,
+    set: MigrationSet,
+    lock_wait: Duration,
+) -> Result<String, MigrationError> {
+    under_lock(conn, lock_wait, move |conn| {
+        let migration = newest_applied(conn, &set)?;
+        revert(conn, migration.as_ref())
+    })
+    .await
+}
+
+/// Reverts the newest applied migration and applies it again, under the
+/// lock; returns its name.
+pub async fn redo_last(
+    conn: AsyncPgConnection,
+    set: MigrationSet,
+    lock_wait: Duration,
+) -> Result<String, MigrationError> {
+    under_lock(conn, lock_wait, move |conn| {
+        let migration = newest_applied(conn, &set)?;
+        revert(conn, migration.as_ref())?;
+        apply(conn, migration.as_ref())?;
+        Ok(migration.name().to_string())
+    })
+    .await
+}
+
+/// Runs `work` on a blocking thread while holding the migration lock.
+async fn under_lock<T, F>(
+    conn: AsyncPgConnection,
+    lock_wait: Duration,
+    work: F,
+) -> Result<T, MigrationError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut BlockingPgConnection) -> Result<T, MigrationError> + Send + 'static,
+{
+    // Created here, on the runtime, so the wrapper drives the connection
+    // through this runtime's handle from the blocking thread.
+    let mut conn = BlockingPgConnection::from(conn);
+    tokio::task::spawn_blocking(move || {
+        acquire_lock(&mut conn, lock_wait)?;
+        let outcome = work(&mut conn);
+        // Closing the connection would release the lock too; unlocking
+        // explicitly lets the next replica go on at once.
+        if let Err(error) = release_lock(&mut conn) {
+            tracing::warn!(%error, "could not release the migration lock; it ends with the connection");
+        }
+        outcome
+    })
+    .await
+    .map_err(|e| MigrationError::Task(e.to_string()))?
+}
+
+#[derive(QueryableByName)]
+struct LockHolder {
+    #[diesel(sql_type = Integer)]
+    pid: i32,
+    #[diesel(sql_type = Text)]
+    application_name: String,
+}
+
+fn acquire_lock(
+    conn: &mut BlockingPgConnection,
+    lock_wait: Duration,
+) -> Result<(), MigrationError> {
+    use diesel::RunQueryDsl;
+
+    let started = Instant::now();
+    let mut last_log: Option<Instant> = None;
+    loop {
+        let locked: bool =
+            diesel::select(sql::<Bool>(&format!("pg_try_advisory_lock({LOCK_KEY})")))
+                .get_result(conn)?;
+        if locked {
+            if last_log.is_some() {
+                tracing::info!(
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "took the migration lock"
+                );
+            }
+            return Ok(());
+        }
+        if started.elapsed() >= lock_wait {
+            let holder = lock_holder(conn)
+                .map(|h| format!(" (held by pid {}, {:?})", h.pid, h.application_name))
+                .unwrap_or_default();
+            return Err(MigrationError::LockTimeout {
+                waited_secs: started.elapsed().as_secs(),
+                holder,
+            });
+        }
+        if last_log.is_none_or(|at| at.elapsed() >= LOCK_WAIT_LOG_INTERVAL) {
+            match lock_holder(conn) {
+                Some(holder) => tracing::info!(
+                    holder_pid = holder.pid,
+                    holder_application = %holder.application_name,
+                    "waiting for the migration lock held by another process"
+                ),
+                None => tracing::info!("waiting for the migration lock"),
+            }
+            last_log = Some(Instant::now());
+        }
+        std::thread::sleep(LOCK_POLL_INTERVAL);
+    }
+}
+
+/// Who holds the migration lock, if anyone (best effort, for the logs).
+fn lock_holder(conn: &mut BlockingPgConnection) -> Option<LockHolder> {
+    use diesel::RunQueryDsl;
+
+    // A bigint advisory key is stored as classid (high half) and objid
+    // (low half), with objsubid 1.
+    diesel::sql_query(format!(
+        "SELECT a.pid, coalesce(a.application_name, '') AS application_name \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND ((l.classid::bigint << 32) | l.objid::bigint) = {LOCK_KEY} \
+         LIMIT 1"
+    ))
+    .get_result::<LockHolder>(conn)
+    .optional()
+    .ok()
+    .flatten()
+}
+
+fn release_lock(conn: &mut BlockingPgConnection) -> QueryResult<bool> {
+    use diesel::RunQueryDsl;
+
+    diesel::select(sql::<Bool>(&format!("pg_advisory_unlock({LOCK_KEY})"))).get_result(conn)
+}
+
+fn bookkeeping(error: impl std::fmt::Display) -> MigrationError {
+    MigrationError::Bookkeeping(error.to_string())
+}
+
+fn apply_pending(
+    conn: &mut BlockingPgConnection,
+    set: &MigrationSet,
+) -> Result<RunReport, MigrationError> {
+    // Read under the lock: another replica may have applied them meanwhile.
+    let pending = conn.pending_migrations(set.clone()).map_err(bookkeeping)?;
+    let mut applied = Vec::with_capacity(pending.len());
+    for migration in &pending {
+        applied.push(apply(conn, migration.as_ref())?);
+    }
+    let schema_version = conn
+        .applied_migrations()
+        .map_err(bookkeeping)?
+        .first()
+        .map(|v| v.to_string());
+    let shown = schema_version.as_deref().unwrap_or("none");
+    if applied.is_empty() {
+        tracing::info!(schema_version = shown, "schema up to date at {shown}");
+    } else {
+        tracing::info!(
+            schema_version = shown,
+            applied = applied.len(),
+            "schema migrated to {shown}"
+        );
+    }
+    Ok(RunReport {
+        applied,
+        schema_version,
+    })
+}
+
+fn apply(
+    conn: &mut BlockingPgConnection,
+    migration: &dyn Migration<Pg>,
+) -> Result<AppliedMigration, MigrationError> {
+    let name = migration.name().to_string();
+    let started = Instant::now();
+    conn.run_migration(migration)
+        .map_err(|e| MigrationError::Failed {
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
+    let duration = started.elapsed();
+    tracing::info!(
+        migration = %name,
+        version = %migration.name().version(),
+        duration_ms = duration.as_millis() as u64,
+        "applied migration {name} in {} ms",
+        duration.as_millis()
+    );
+    Ok(AppliedMigration { name, duration })
+}
+
+fn revert(
+    conn: &mut BlockingPgConnection,
+    migration: &dyn Migration<Pg>,
+) -> Result<String, MigrationError> {
+    let name = migration.name().to_string();
+    let started = Instant::now();
+    conn.revert_migration(migration)
+        .map_err(|e| MigrationError::Failed {
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
+    tracing::info!(
+        migration = %name,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "reverted migration {name}"
+    );
+    Ok(name)
+}
+
+fn newest_applied(
+    conn: &mut BlockingPgConnection,
+    set: &MigrationSet,
+) -> Result<Box<dyn Migration<Pg>>, MigrationError> {
+    let applied = conn.applied_migrations().map_err(bookkeeping)?;
+    let newest = applied.first().ok_or(MigrationError::NothingToRevert)?;
+    set.migrations()
+        .map_err(|e| MigrationError::Source(e.to_string()))?
+        .into_iter()
+        .find(|m| m.name().version() == *newest)
+        .ok_or_else(|| MigrationError::UnknownVersion(newest.to_string()))
+}

@@ -1,0 +1,12 @@
+//! Conduit: the RealWorld API on actix-web, diesel-async and PostgreSQL,
+//! with a schema built and evolved only by versioned migrations.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod healthcheck;
+pub mod metrics;
+pub mod routes;
+pub mod schema;
+pub mod startup;
+pub mod telemetry;

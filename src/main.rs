@@ -1,0 +1,104 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use conduit::cli::{Cli, Command, MigrateAction};
+use conduit::config::{ConfigError, SettingsArgs};
+use conduit::db::migrations::{self, MigrationError};
+use conduit::db::{self, DatabaseUnreachable};
+use conduit::startup::{Application, StartupError};
+use conduit::{healthcheck, telemetry};
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error(transparent)]
+    DatabaseUnreachable(#[from] DatabaseUnreachable),
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    #[error("server error: {0}")]
+    Server(#[from] std::io::Error),
+}
+
+fn main() -> ExitCode {
+    let dotenv = dotenvy::dotenv();
+    let cli = Cli::parse();
+    telemetry::init(cli.settings.log_format());
+    if let Err(error) = &dotenv {
+        if !error.not_found() {
+            tracing::warn!(%error, "could not read .env");
+        }
+    }
+    let outcome = actix_web::rt::System::new().block_on(run(&cli));
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("conduit: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: &Cli) -> Result<ExitCode, Failure> {
+    let args = &cli.settings;
+    match cli.command() {
+        Command::Serve => {
+            let application = Application::build(args.settings()?).await?;
+            application.run_until_stopped().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { action } => migrate(args, *action).await,
+        Command::Healthcheck => Ok(if healthcheck::is_ready(&args.listen).await {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
+    }
+}
+
+async fn migrate(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode, Failure> {
+    let database = args.database()?;
+    let set = args.migration_set();
+    let mut conn = db::wait_for_database(&database, "conduit-migrate").await?;
+    let lock_wait = database.migration_lock_wait;
+    match action {
+        MigrateAction::Run => {
+            migrations::run_pending(conn, set, lock_wait).await?;
+        }
+        MigrateAction::Revert => {
+            migrations::revert_last(conn, set, lock_wait).await?;
+        }
+        MigrateAction::Redo => {
+            migrations::redo_last(conn, set, lock_wait).await?;
+        }
+        MigrateAction::Status { check } => {
+            let known = set.catalog()?;
+            let state = migrations::schema_state(&mut conn, &known)
+                .await
+                .map_err(MigrationError::Database)?;
+            for migration in &known {
+                let mark = if state.applied.contains(&migration.version) {
+                    "applied"
+                } else {
+                    "pending"
+                };
+                println!("{mark:<8} {}", migration.name);
+            }
+            for version in &state.unknown {
+                println!("{:<8} {version} (applied by a newer binary)", "unknown");
+            }
+            println!(
+                "schema version: {}, {} pending",
+                state.version().unwrap_or("none"),
+                state.pending.len()
+            );
+            if check && !state.pending.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

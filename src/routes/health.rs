@@ -1,0 +1,88 @@
+//! Liveness, readiness and metrics, for orchestrators and Prometheus.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, web, HttpResponse};
+use serde::Serialize;
+
+use crate::db::migrations::{schema_state, KnownMigration};
+use crate::db::Pool;
+use crate::metrics::Metrics;
+
+/// The migrations this binary carries, as `/ready` compares them.
+#[derive(Debug, Clone)]
+pub struct KnownMigrations(pub Vec<KnownMigration>);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health).service(ready).service(render_metrics);
+}
+
+#[derive(Debug, Serialize)]
+struct Readiness {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    schema_version: Option<String>,
+    pending_migrations: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unknown_migrations: Vec<String>,
+}
+
+/// The process is alive; says nothing about the database.
+#[get("/health")]
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready to serve: the database answers and no migration is pending.
+#[get("/ready")]
+async fn ready(
+    pool: web::Data<Pool>,
+    known: web::Data<KnownMigrations>,
+    metrics: web::Data<Metrics>,
+) -> HttpResponse {
+    let unavailable = |reason: String| {
+        HttpResponse::ServiceUnavailable().json(Readiness {
+            status: "unavailable",
+            reason: Some(reason),
+            schema_version: None,
+            pending_migrations: Vec::new(),
+            unknown_migrations: Vec::new(),
+        })
+    };
+    let mut conn = match pool.get().await {
+        Ok(conn) => conn,
+        Err(error) => return unavailable(format!("database unavailable: {error}")),
+    };
+    let state = match schema_state(&mut conn, &known.0).await {
+        Ok(state) => state,
+        Err(error) => return unavailable(format!("database unavailable: {error}")),
+    };
+    metrics.set_schema_version(state.version());
+    let (status, label, reason) = if state.pending.is_empty() {
+        (StatusCode::OK, "ready", None)
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "pending_migrations",
+            Some(format!(
+                "migrations pending: {} (run `conduit migrate run`)",
+                state.pending.join(", ")
+            )),
+        )
+    };
+    HttpResponse::build(status).json(Readiness {
+        status: label,
+        reason,
+        schema_version: state.version().map(str::to_owned),
+        pending_migrations: state.pending,
+        unknown_migrations: state.unknown,
+    })
+}
+
+/// Prometheus text exposition.
+#[get("/metrics")]
+async fn render_metrics(metrics: web::Data<Metrics>, pool: web::Data<Pool>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render(&pool))
+}

@@ -1,0 +1,119 @@
+//! Boot, in order: wait for the database, migrate on a dedicated connection,
+//! build the pool, bind, serve.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+
+use crate::config::Settings;
+use crate::db::migrations::{self, MigrationError};
+use crate::db::{self, DatabaseUnreachable, Pool};
+use crate::metrics::Metrics;
+use crate::routes::{self, health::KnownMigrations};
+use crate::telemetry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    DatabaseUnreachable(#[from] DatabaseUnreachable),
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    #[error("could not build the connection pool: {0}")]
+    Pool(#[from] deadpool::managed::BuildError),
+    #[error("could not listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    server: Server,
+    address: SocketAddr,
+    pool: Pool,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let known = settings.migrations.catalog()?;
+        let mut conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
+        let metrics = Metrics::new();
+        if settings.migrate_on_start {
+            let report = migrations::run_pending(
+                conn,
+                settings.migrations.clone(),
+                settings.database.migration_lock_wait,
+            )
+            .await?;
+            metrics.set_schema_version(report.schema_version.as_deref());
+        } else {
+            let state = migrations::schema_state(&mut conn, &known)
+                .await
+                .map_err(MigrationError::Database)?;
+            metrics.set_schema_version(state.version());
+            if !state.pending.is_empty() {
+                tracing::warn!(
+                    pending = ?state.pending,
+                    "CONDUIT_MIGRATE_ON_START is off and migrations are pending: /ready answers 503 until `conduit migrate run` applies them"
+                );
+            }
+        }
+
+        let pool = db::build_pool(&settings.database)?;
+        let listener =
+            TcpListener::bind(&settings.listen).map_err(|source| StartupError::Bind {
+                address: settings.listen.clone(),
+                source,
+            })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind {
+            address: settings.listen.clone(),
+            source,
+        })?;
+
+        let pool_data = web::Data::new(pool.clone());
+        let metrics = web::Data::new(metrics);
+        let known = web::Data::new(KnownMigrations(known));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(pool_data.clone())
+                .app_data(metrics.clone())
+                .app_data(known.clone())
+                .wrap(from_fn(telemetry::log_request))
+                .configure(routes::configure)
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            address: settings.listen.clone(),
+            source,
+        })?
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        .run();
+        tracing::info!(%address, "listening on http://{address}");
+        Ok(Self {
+            server,
+            address,
+            pool,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops the server from outside (tests); SIGTERM and SIGINT also do.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped: on SIGTERM or SIGINT, stops accepting, lets
+    /// in-flight requests finish, then closes the pool.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let outcome = self.server.await;
+        self.pool.close();
+        tracing::info!("stopped");
+        outcome
+    }
+}

@@ -1,0 +1,101 @@
+//! Logging: the tracing subscriber, and one log line per request.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, Error};
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+use crate::metrics::Metrics;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Installs the global subscriber. `RUST_LOG` filters; the default is info.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
+    let result = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+    // A second init (in tests) keeps the first subscriber.
+    let _ = result;
+}
+
+/// Gives every request an id (the client's `x-request-id` when it is sane,
+/// else a new one), echoes it, and logs one line when the request ends:
+/// method, route pattern, status, latency. Never headers or bodies, so
+/// tokens and passwords cannot reach the logs.
+pub async fn log_request(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_sane_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = request.method().to_string();
+    let metrics = request.app_data::<web::Data<Metrics>>().cloned();
+    let span = tracing::info_span!("request", request_id = %request_id);
+
+    let outcome = next.call(request).instrument(span.clone()).await;
+
+    let (route, status) = match &outcome {
+        Ok(response) => (
+            response
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "<unmatched>".to_owned()),
+            response.status().as_u16(),
+        ),
+        Err(error) => (
+            "<unmatched>".to_owned(),
+            error.as_response_error().status_code().as_u16(),
+        ),
+    };
+    let elapsed = started.elapsed();
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            route = %route,
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "{method} {route} {status}"
+        );
+    });
+    if let Some(metrics) = metrics {
+        metrics.observe_request(&method, &route, status, elapsed.as_secs_f64());
+    }
+    let mut response = outcome?;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    Ok(response)
+}
+
+fn is_sane_request_id(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
