@@ -1,0 +1,91 @@
+# Conduit developer workflow. `make` alone lists the targets.
+#
+# Without DATABASE_URL, targets that need a database start a project-local
+# PostgreSQL (scripts/dev-db.sh: data under .local/postgres, port 54329).
+# With DATABASE_URL set, they use that server instead.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+DEV_DB := scripts/dev-db.sh
+DIESEL_CLI_VERSION := 2.3.14
+HURL_VERSION := 8.0.1
+CARGO_BIN := $(HOME)/.cargo/bin
+export PATH := $(CARGO_BIN):$(PATH)
+
+ifdef DATABASE_URL
+  DB_URL := $(DATABASE_URL)
+  DB_UP := @true
+else
+  DB_URL := $(shell $(DEV_DB) url)
+  DB_UP := @$(DEV_DB) up
+endif
+export DATABASE_URL := $(DB_URL)
+
+# Extra flags for `diesel migration run`, e.g. --locked-schema in checks.
+DIESEL_MIGRATION_FLAGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-18s %s\n", $$1, $$2 }'
+
+##@ Running
+.PHONY: run
+run: db-up ## Start PostgreSQL if needed, then serve on CONDUIT_LISTEN (127.0.0.1:8080)
+	cargo run --locked --bin conduit -- serve
+
+.PHONY: db-up db-down db-psql
+db-up: ## Start the local PostgreSQL and create the database (no-op with DATABASE_URL)
+	$(DB_UP)
+
+db-down: ## Stop the local PostgreSQL
+	@$(DEV_DB) down
+
+db-psql: db-up ## Open psql on the database
+	@$(DEV_DB) psql
+
+##@ Migrations
+.PHONY: diesel-cli migrate redo migration reset-db schema-check
+diesel-cli:
+	@command -v diesel >/dev/null 2>&1 || { \
+	  echo "installing diesel_cli $(DIESEL_CLI_VERSION) (postgres only; about 2 minutes)"; \
+	  cargo install diesel_cli --version $(DIESEL_CLI_VERSION) --no-default-features --features postgres --locked; }
+
+migrate: db-up diesel-cli ## Apply pending migrations and regenerate src/schema.rs
+	diesel migration run $(DIESEL_MIGRATION_FLAGS)
+
+redo: db-up diesel-cli ## Revert the newest migration and apply it again
+	diesel migration redo $(DIESEL_MIGRATION_FLAGS)
+
+migration: ## Create migrations/NNN_<name>/ with empty up.sql and down.sql: make migration name=add_x
+	@[[ "$(name)" =~ ^[a-z0-9_]+$$ ]] || { echo "usage: make migration name=add_something (lowercase letters, digits, _)"; exit 2; }
+	@last=$$(ls -d migrations/[0-9][0-9][0-9]_* 2>/dev/null | sed -E 's|migrations/([0-9]+)_.*|\1|' | sort -n | tail -n 1); \
+	  dir=$$(printf 'migrations/%03d_%s' $$((10#$${last:-0} + 1)) "$(name)"); \
+	  mkdir -p "$$dir" && : > "$$dir/up.sql" && : > "$$dir/down.sql" && echo "created $$dir/{up,down}.sql"
+
+reset-db: db-up diesel-cli ## Drop the database (even with clients connected), recreate it, migrate, regenerate the schema
+	@$(DEV_DB) reset
+	diesel migration run $(DIESEL_MIGRATION_FLAGS)
+
+schema-check: db-up diesel-cli ## Fail when src/schema.rs differs from what the migrations produce
+	@name="conduit_schema_check_$$$$"; \
+	  $(DEV_DB) create "$$name" >/dev/null; \
+	  trap '$(DEV_DB) drop "'"$$name"'" >/dev/null' EXIT; \
+	  DATABASE_URL="$$(sed -E "s|/[^/?]+(\?.*)?$$|/$$name\1|" <<<"$(DB_URL)")" diesel migration run --locked-schema \
+	  && echo "src/schema.rs matches the migrations"
+
+##@ Checks
+.PHONY: test lint
+test: db-up diesel-cli ## Run every test against a real PostgreSQL
+	@$(DEV_DB) sweep conduit_test_ >/dev/null
+	cargo test --locked --all-targets
+
+lint: ## rustfmt and clippy with warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --locked --all-targets -- -D warnings
+
+##@ Containers
+.PHONY: docker-clean-start
+docker-clean-start: ## Rebuild the compose stack from nothing: down -v, then up
+	docker compose down -v && docker compose up --build

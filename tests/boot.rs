@@ -1,0 +1,237 @@
+//! Boot and the operator commands, with the real binary: waiting for the
+//! database, migrate-on-start off, `migrate` subcommands, healthcheck,
+//! shutdown, configuration errors.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    at_port, forward_to_database, free_port, get_json, run_conduit, texts, ConduitProcess,
+    TestDatabase,
+};
+use serde_json::json;
+
+const BOOT: Duration = Duration::from_secs(90);
+
+#[tokio::test]
+async fn boot_waits_for_a_database_that_appears_a_few_seconds_later() {
+    let db = TestDatabase::create().await;
+    let port = free_port();
+    let mut server = ConduitProcess::spawn(
+        at_port(&db.url, port).as_str(),
+        &[],
+        &[("CONDUIT_DB_WAIT_SECS", "60")],
+    );
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(server.try_exit_status().is_none(), "{}", server.output());
+    let _forwarder = forward_to_database(port).await;
+
+    let address = server.wait_ready(BOOT).await.unwrap();
+    let retries = server
+        .log_events()
+        .iter()
+        .filter(|e| e["message"] == "database not reachable yet")
+        .count();
+    assert!(
+        retries >= 2,
+        "one log line per attempt:\n{}",
+        server.output()
+    );
+    let (status, _) = get_json(&format!("http://{address}/ready")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn boot_gives_up_after_the_wait_naming_the_host_and_the_last_error() {
+    let port = free_port();
+    let url = format!("postgres://conduit:secret-password@127.0.0.1:{port}/conduit");
+    let mut server = ConduitProcess::spawn(&url, &[], &[("CONDUIT_DB_WAIT_SECS", "2")]);
+
+    let status = server.wait_exit(Duration::from_secs(30)).await.unwrap();
+
+    assert!(!status.success());
+    let output = server.output();
+    assert!(
+        output.contains(&format!(
+            "could not connect to the database at 127.0.0.1:{port}/conduit within 2s"
+        )),
+        "{output}"
+    );
+    assert!(
+        output.to_lowercase().contains("connection refused") || output.contains("error"),
+        "{output}"
+    );
+    assert!(
+        !output.contains("secret-password"),
+        "the password leaked: {output}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_database_url_is_one_clear_sentence() {
+    let (status, output) = run_conduit(None, &["serve"], &[]).await;
+
+    assert!(!status.success());
+    assert!(output.contains("DATABASE_URL is not set"), "{output}");
+}
+
+#[tokio::test]
+async fn without_migrate_on_start_the_server_starts_and_ready_names_pending_migrations() {
+    let db = TestDatabase::create().await;
+    let mut server =
+        ConduitProcess::spawn(&db.url(), &[], &[("CONDUIT_MIGRATE_ON_START", "false")]);
+    let address = server.wait_for_address(BOOT).await.unwrap();
+    let ready = format!("http://{address}/ready");
+
+    let (status, body) = get_json(&ready).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["pending_migrations"], json!(["001", "002"]));
+    assert!(
+        body["reason"].as_str().unwrap().contains("001, 002"),
+        "{body}"
+    );
+    let (check, listing) =
+        run_conduit(Some(&db.url()), &["migrate", "status", "--check"], &[]).await;
+    assert!(
+        !check.success(),
+        "status --check fails while migrations are pending"
+    );
+    assert!(listing.contains("pending  001_initial_schema"), "{listing}");
+
+    let (run, output) = run_conduit(Some(&db.url()), &["migrate", "run"], &[]).await;
+    assert!(run.success(), "{output}");
+
+    let (status, body) = get_json(&ready).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["schema_version"], "002");
+    let (check, listing) =
+        run_conduit(Some(&db.url()), &["migrate", "status", "--check"], &[]).await;
+    assert!(check.success(), "{listing}");
+    assert!(listing.contains("applied  002_seed_demo_user"), "{listing}");
+}
+
+#[tokio::test]
+async fn migrate_revert_and_redo_move_the_newest_migration() {
+    let db = TestDatabase::create().await;
+    let (run, output) = run_conduit(Some(&db.url()), &["migrate", "run"], &[]).await;
+    assert!(run.success(), "{output}");
+    let mut conn = db.connect().await;
+    let demo_users = "SELECT count(*)::text AS value FROM users WHERE username = 'demo'";
+
+    let (revert, output) = run_conduit(Some(&db.url()), &["migrate", "revert"], &[]).await;
+    assert!(revert.success(), "{output}");
+    assert!(
+        output.contains("reverted migration 002_seed_demo_user"),
+        "{output}"
+    );
+    assert_eq!(texts(&mut conn, demo_users).await, ["0"]);
+
+    let (redo, output) = run_conduit(Some(&db.url()), &["migrate", "redo"], &[]).await;
+    assert!(redo.success(), "{output}");
+    assert!(
+        output.contains("reverted migration 001_initial_schema"),
+        "{output}"
+    );
+    assert!(
+        output.contains("applied migration 001_initial_schema"),
+        "{output}"
+    );
+
+    let (run, _) = run_conduit(Some(&db.url()), &["migrate", "run"], &[]).await;
+    assert!(run.success());
+    assert_eq!(texts(&mut conn, demo_users).await, ["1"]);
+}
+
+#[tokio::test]
+async fn healthcheck_exits_zero_when_ready_and_one_when_nothing_answers() {
+    let db = TestDatabase::create().await;
+    let mut server = ConduitProcess::spawn(&db.url(), &[], &[]);
+    let address = server.wait_ready(BOOT).await.unwrap();
+
+    let listen = address.to_string();
+    let (up, output) = run_conduit(None, &["healthcheck"], &[("CONDUIT_LISTEN", &listen)]).await;
+    assert!(up.success(), "{output}");
+
+    let closed = format!("127.0.0.1:{}", free_port());
+    let (down, _) = run_conduit(None, &["healthcheck"], &[("CONDUIT_LISTEN", &closed)]).await;
+    assert!(!down.success());
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_and_exits_zero() {
+    let db = TestDatabase::create().await;
+    let mut server = ConduitProcess::spawn(&db.url(), &[], &[]);
+    let address = server.wait_ready(BOOT).await.unwrap();
+
+    server.signal("TERM");
+
+    let status = server.wait_exit(Duration::from_secs(30)).await.unwrap();
+    assert!(status.success(), "{}", server.output());
+    assert!(reqwest::get(format!("http://{address}/health"))
+        .await
+        .is_err());
+    assert!(server
+        .log_events()
+        .iter()
+        .any(|e| e["message"] == "stopped"));
+}
+
+#[tokio::test]
+async fn requests_are_logged_with_route_pattern_and_request_id_and_counted_in_metrics() {
+    let db = TestDatabase::create().await;
+    let mut server = ConduitProcess::spawn(&db.url(), &[], &[]);
+    let address = server.wait_ready(BOOT).await.unwrap();
+    let client = reqwest::Client::new();
+
+    let response = client
+        .get(format!("http://{address}/health"))
+        .header("x-request-id", "test-request-42")
+        .header("authorization", "Token very-secret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "test-request-42");
+    let generated = client
+        .get(format!("http://{address}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!generated.headers()["x-request-id"].is_empty());
+    let metrics = client
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert!(
+        metrics.contains(
+            r#"conduit_http_requests_total{method="GET",route="/health",status="200"} 2"#
+        ),
+        "{metrics}"
+    );
+    for name in [
+        "conduit_db_pool_size",
+        "conduit_db_pool_in_use",
+        "conduit_db_pool_waiting",
+        "conduit_http_request_duration_seconds_bucket",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+    assert!(metrics.contains("conduit_schema_version 2"), "{metrics}");
+    let line = server
+        .log_events()
+        .into_iter()
+        .find(|e| {
+            e["request_id"] == "test-request-42" || e["span"]["request_id"] == "test-request-42"
+        })
+        .unwrap_or_else(|| panic!("no log line with the request id:\n{}", server.output()));
+    assert_eq!(line["route"], "/health");
+    assert_eq!(line["status"], 200);
+    assert!(line["latency_ms"].is_number());
+    assert!(!server.output().contains("very-secret-token"));
+}

@@ -1,0 +1,344 @@
+//! Migration scenarios, each on an empty database of its own, with the real
+//! binary: clean start, second boot, concurrent boots, a failing migration,
+//! reversibility and foreign-key indexes.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use common::{fixture, get_json, texts, ConduitProcess, TestDatabase};
+use conduit::db::migrations::{MigrationSet, EMBEDDED_MIGRATIONS};
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::AsyncPgConnection;
+use diesel_migrations::MigrationHarness;
+use serde_json::json;
+
+const BOOT: Duration = Duration::from_secs(90);
+
+async fn applied_versions(db: &TestDatabase) -> Vec<String> {
+    let mut conn = db.connect().await;
+    texts(
+        &mut conn,
+        "SELECT version AS value FROM __diesel_schema_migrations ORDER BY run_on, version",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
+    let db = TestDatabase::create().await;
+    let mut server = ConduitProcess::spawn(&db.url(), &["serve"], &[]);
+
+    let address = server.wait_ready(BOOT).await.unwrap();
+
+    let (status, body) = get_json(&format!("http://{address}/ready")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"status": "ready", "schema_version": "002", "pending_migrations": []})
+    );
+    let mut conn = db.connect().await;
+    let tables = texts(
+        &mut conn,
+        "SELECT table_name::text AS value FROM information_schema.tables \
+         WHERE table_schema = 'public' ORDER BY table_name",
+    )
+    .await;
+    assert_eq!(
+        tables,
+        [
+            "__diesel_schema_migrations",
+            "article_tags",
+            "articles",
+            "comments",
+            "favorites",
+            "follows",
+            "sessions",
+            "tags",
+            "users"
+        ]
+    );
+    assert_eq!(applied_versions(&db).await, ["001", "002"]);
+    let hashes = texts(
+        &mut conn,
+        "SELECT password_hash AS value FROM users \
+         WHERE username = 'demo' AND email = 'demo@example.com'",
+    )
+    .await;
+    assert_eq!(hashes.len(), 1, "exactly one demo user");
+    let hash = PasswordHash::new(&hashes[0]).expect("a PHC string");
+    assert_eq!(hash.algorithm.as_str(), "argon2id");
+    assert!(Argon2::default()
+        .verify_password(b"conduit-demo", &hash)
+        .is_ok());
+    assert!(Argon2::default()
+        .verify_password(b"not-the-password", &hash)
+        .is_err());
+    let tags = texts(
+        &mut conn,
+        "SELECT t.name AS value FROM articles a \
+         JOIN users u ON u.id = a.author_id AND u.username = 'demo' \
+         JOIN article_tags at ON at.article_id = a.id JOIN tags t ON t.id = at.tag_id \
+         WHERE a.title = 'Welcome to Conduit' ORDER BY t.name",
+    )
+    .await;
+    assert_eq!(tags, ["conduit", "welcome"]);
+    assert!(server.errors().is_empty(), "{}", server.output());
+}
+
+#[tokio::test]
+async fn a_second_boot_applies_nothing_and_says_the_schema_is_up_to_date() {
+    let db = TestDatabase::create().await;
+    let mut first = ConduitProcess::spawn(&db.url(), &[], &[]);
+    first.wait_ready(BOOT).await.unwrap();
+    drop(first);
+
+    let mut second = ConduitProcess::spawn(&db.url(), &[], &[]);
+    second.wait_ready(BOOT).await.unwrap();
+
+    let messages: Vec<String> = second
+        .log_events()
+        .iter()
+        .filter_map(|e| e["message"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        messages.iter().any(|m| m == "schema up to date at 002"),
+        "{messages:#?}"
+    );
+    assert!(
+        !messages.iter().any(|m| m.starts_with("applied migration")),
+        "{messages:#?}"
+    );
+    assert_eq!(applied_versions(&db).await, ["001", "002"]);
+}
+
+/// Starts `count` servers at once on one database and waits for all.
+async fn boot_concurrently(
+    db: &TestDatabase,
+    count: usize,
+    args: &[&str],
+) -> (Vec<ConduitProcess>, Duration) {
+    let started = Instant::now();
+    let mut servers: Vec<ConduitProcess> = (0..count)
+        .map(|_| ConduitProcess::spawn(&db.url(), args, &[]))
+        .collect();
+    for server in &mut servers {
+        server.wait_ready(BOOT).await.unwrap();
+    }
+    (servers, started.elapsed())
+}
+
+fn applied_lines(servers: &[ConduitProcess]) -> Vec<String> {
+    servers
+        .iter()
+        .flat_map(|s| s.log_events())
+        .filter_map(|e| e["message"].as_str().map(str::to_owned))
+        .filter(|m| m.starts_with("applied migration"))
+        .collect()
+}
+
+#[tokio::test]
+async fn eight_servers_booting_at_once_apply_each_migration_exactly_once() {
+    let db = TestDatabase::create().await;
+
+    let (servers, took) = boot_concurrently(&db, 8, &["serve"]).await;
+    eprintln!("eight concurrent boots ready in {took:?}");
+
+    assert_eq!(applied_versions(&db).await, ["001", "002"]);
+    assert_eq!(
+        applied_lines(&servers).len(),
+        2,
+        "each migration applied once"
+    );
+    for server in &servers {
+        assert!(server.errors().is_empty(), "{}", server.output());
+    }
+    let mut conn = db.connect().await;
+    let demo = texts(
+        &mut conn,
+        "SELECT count(*)::text AS value FROM users WHERE username = 'demo'",
+    )
+    .await;
+    assert_eq!(demo, ["1"]);
+}
+
+#[tokio::test]
+async fn eight_servers_at_once_with_a_concurrent_index_migration_leave_a_valid_index() {
+    let db = TestDatabase::create().await;
+    let dir = fixture("migrations_concurrent_index");
+
+    let (servers, took) =
+        boot_concurrently(&db, 8, &["serve", "--migrations-dir", dir.as_str()]).await;
+    eprintln!("eight concurrent boots with CREATE INDEX CONCURRENTLY ready in {took:?}");
+
+    assert_eq!(applied_versions(&db).await, ["001", "002"]);
+    assert_eq!(
+        applied_lines(&servers).len(),
+        2,
+        "each migration applied once"
+    );
+    for server in &servers {
+        assert!(server.errors().is_empty(), "{}", server.output());
+    }
+    let mut conn = db.connect().await;
+    let validity = texts(
+        &mut conn,
+        "SELECT (indisvalid AND indisready)::text AS value FROM pg_index \
+         WHERE indexrelid = 'widgets_name_idx'::regclass",
+    )
+    .await;
+    assert_eq!(validity, ["true"]);
+}
+
+#[tokio::test]
+async fn a_failing_migration_stops_boot_naming_it_and_leaves_the_previous_version() {
+    let db = TestDatabase::create().await;
+    let dir = fixture("migrations_failing");
+    let mut server = ConduitProcess::spawn(&db.url(), &["serve", "--migrations-dir", &dir], &[]);
+
+    let status = server.wait_exit(BOOT).await.unwrap();
+
+    assert!(!status.success());
+    let output = server.output();
+    assert!(
+        output.contains("migration 002_broken_gadget_parts failed"),
+        "{output}"
+    );
+    assert!(output.contains("invalid input syntax"), "{output}");
+    assert_eq!(applied_versions(&db).await, ["001"]);
+    let mut conn = db.connect().await;
+    let tables = texts(
+        &mut conn,
+        "SELECT table_name::text AS value FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_name LIKE 'gadget%' ORDER BY table_name",
+    )
+    .await;
+    assert_eq!(tables, ["gadgets"], "no trace of the failed migration");
+}
+
+fn pg_dump_schema(url: &str) -> String {
+    let output = Command::new(std::env::var("PG_DUMP").unwrap_or_else(|_| "pg_dump".into()))
+        .args(["--schema-only", "--no-owner", "--no-privileges", url])
+        .output()
+        .expect("run pg_dump (set PG_DUMP to its path if it is not on PATH)");
+    assert!(
+        output.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // \restrict carries a random key per dump; it is not part of the schema.
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| !line.starts_with("\\restrict") && !line.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn row_counts(conn: &mut AsyncPgConnection) -> Vec<String> {
+    texts(
+        conn,
+        "SELECT format('%s=%s', table_name, \
+                (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I', table_name), false, true, '')))[1]::text) AS value \
+         FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations' \
+         ORDER BY table_name",
+    )
+    .await
+}
+
+/// The embedded migrations, oldest first. Migrations are not `Send`, so
+/// each blocking task loads its own.
+fn embedded_in_order() -> Vec<Box<dyn diesel::migration::Migration<Pg>>> {
+    let mut migrations = MigrationSource::<Pg>::migrations(&EMBEDDED_MIGRATIONS).unwrap();
+    migrations.sort_by_key(|m| m.name().version().to_string());
+    migrations
+}
+
+/// Runs `steps` ("up"/"down") of the `index`th embedded migration.
+async fn step(db: &TestDatabase, index: usize, steps: &'static [&'static str]) -> String {
+    let mut harness = AsyncConnectionWrapper::<AsyncPgConnection>::from(db.connect().await);
+    tokio::task::spawn_blocking(move || {
+        let migration = embedded_in_order().swap_remove(index);
+        // Creates diesel's bookkeeping table on first use.
+        harness.applied_migrations().unwrap();
+        for direction in steps {
+            match *direction {
+                "up" => harness.run_migration(migration.as_ref()).map(drop),
+                _ => harness.revert_migration(migration.as_ref()).map(drop),
+            }
+            .unwrap_or_else(|e| panic!("{} {direction}: {e}", migration.name()));
+        }
+        migration.name().to_string()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_migration_reverts_to_exactly_the_schema_and_rows_before_it() {
+    let db = TestDatabase::create().await;
+    let count = embedded_in_order().len();
+    assert!(count >= 2);
+    let url = db.url();
+    let mut conn = db.connect().await;
+    // Bookkeeping first, so that it is in every dump compared below.
+    step(&db, 0, &[]).await;
+
+    for index in 0..count {
+        let schema_before = pg_dump_schema(&url);
+        let rows_before = row_counts(&mut conn).await;
+
+        let name = step(&db, index, &["up", "down"]).await;
+
+        assert_eq!(
+            pg_dump_schema(&url),
+            schema_before,
+            "{name}: down.sql does not undo up.sql"
+        );
+        assert_eq!(row_counts(&mut conn).await, rows_before, "{name}: rows");
+        step(&db, index, &["up"]).await;
+    }
+}
+
+#[tokio::test]
+async fn every_foreign_key_has_an_index_starting_with_its_columns() {
+    let db = TestDatabase::create().await;
+    let conn = db.connect().await;
+    let mut harness = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
+    tokio::task::spawn_blocking(move || {
+        harness
+            .run_pending_migrations(MigrationSet::Embedded)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let mut conn = db.connect().await;
+
+    let foreign_keys = texts(
+        &mut conn,
+        "SELECT conname::text AS value FROM pg_constraint WHERE contype = 'f' ORDER BY 1",
+    )
+    .await;
+    let unindexed = texts(
+        &mut conn,
+        "SELECT format('%s.%s', c.conrelid::regclass, c.conname) AS value \
+         FROM pg_constraint c \
+         WHERE c.contype = 'f' AND NOT EXISTS ( \
+           SELECT 1 FROM pg_index i \
+           WHERE i.indrelid = c.conrelid \
+             AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(c.conkey)] @> c.conkey \
+             AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(c.conkey)] <@ c.conkey) \
+         ORDER BY 1",
+    )
+    .await;
+
+    assert!(foreign_keys.len() >= 10, "{foreign_keys:?}");
+    assert!(
+        unindexed.is_empty(),
+        "foreign keys without an index: {unindexed:?}"
+    );
+}
