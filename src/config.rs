@@ -87,6 +87,15 @@ pub struct SettingsArgs {
     )]
     pub shutdown_timeout_secs: u64,
 
+    /// How long a session (a login) lasts, e.g. 30d, 12h.
+    #[arg(long, env = "CONDUIT_SESSION_TTL", default_value = "30d", value_parser = humantime::parse_duration, global = true)]
+    pub session_ttl: Duration,
+
+    /// Let the seeded demo account log in under production.
+    #[arg(long, env = "CONDUIT_ALLOW_DEMO_USER", default_value_t = false, action = ArgAction::Set,
+          value_parser = BoolishValueParser::new(), global = true)]
+    pub allow_demo_user: bool,
+
     /// pretty or json (json by default in production).
     #[arg(long, env = "CONDUIT_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
@@ -114,6 +123,15 @@ pub struct Settings {
     pub migrate_on_start: bool,
     pub shutdown_timeout: Duration,
     pub migrations: MigrationSet,
+    pub auth: AuthSettings,
+}
+
+/// What the authentication extractors and the user routes need.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub session_ttl: Duration,
+    /// False in production unless CONDUIT_ALLOW_DEMO_USER=true.
+    pub demo_login_allowed: bool,
 }
 
 #[derive(Clone)]
@@ -171,6 +189,11 @@ impl SettingsArgs {
             migrate_on_start: self.migrate_on_start,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             migrations: self.migration_set(),
+            auth: AuthSettings {
+                session_ttl: self.session_ttl,
+                demo_login_allowed: self.environment == Environment::Development
+                    || self.allow_demo_user,
+            },
         })
     }
 }

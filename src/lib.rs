@@ -1,12 +1,17 @@
 //! Conduit: the RealWorld API on actix-web, diesel-async and PostgreSQL,
 //! with a schema built and evolved only by versioned migrations.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod error;
+pub mod extract;
 pub mod healthcheck;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod schema;
 pub mod startup;
 pub mod telemetry;
+pub mod validate;

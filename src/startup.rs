@@ -7,12 +7,15 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
-use crate::config::Settings;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+use crate::config::{Environment, Settings};
 use crate::db::migrations::{self, MigrationError};
 use crate::db::{self, DatabaseUnreachable, Pool};
 use crate::metrics::Metrics;
 use crate::routes::{self, health::KnownMigrations};
-use crate::telemetry;
+use crate::{auth, extract, openapi, telemetry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -73,16 +76,31 @@ impl Application {
             source,
         })?;
 
+        if settings.environment == Environment::Production {
+            warn_about_demo_account(&pool, settings.auth.demo_login_allowed).await;
+        }
+
         let pool_data = web::Data::new(pool.clone());
         let metrics = web::Data::new(metrics);
         let known = web::Data::new(KnownMigrations(known));
+        let auth_settings = web::Data::new(settings.auth.clone());
         let server = HttpServer::new(move || {
-            App::new()
+            let (app, api) = App::new()
+                .into_utoipa_app()
+                .openapi(openapi::ApiDoc::openapi())
                 .app_data(pool_data.clone())
                 .app_data(metrics.clone())
                 .app_data(known.clone())
+                .app_data(auth_settings.clone())
+                .app_data(extract::path_config())
+                .app_data(extract::query_config())
+                .configure(routes::configure_operations)
+                .service(utoipa_actix_web::scope("/api").configure(routes::configure_api))
+                .split_for_parts();
+            app.route("/api/docs", openapi::docs_redirect_route())
+                .service(openapi::docs(api))
+                .default_service(web::to(routes::not_found))
                 .wrap(from_fn(telemetry::log_request))
-                .configure(routes::configure)
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {
@@ -115,5 +133,29 @@ impl Application {
         self.pool.close();
         tracing::info!("stopped");
         outcome
+    }
+}
+
+/// The seeded demo account has a published password: say so at every
+/// production boot while it exists.
+async fn warn_about_demo_account(pool: &Pool, login_allowed: bool) {
+    let exists = match pool.get().await {
+        Ok(mut conn) => crate::db::users::email_exists(&mut conn, auth::DEMO_EMAIL).await,
+        Err(error) => {
+            tracing::warn!(%error, "could not check for the demo account");
+            return;
+        }
+    };
+    match exists {
+        Ok(true) if login_allowed => tracing::warn!(
+            "the demo account ({}) exists and CONDUIT_ALLOW_DEMO_USER lets it log in: its password is public",
+            auth::DEMO_EMAIL
+        ),
+        Ok(true) => tracing::warn!(
+            "the demo account ({}) exists; its login is refused in production (CONDUIT_ALLOW_DEMO_USER=true allows it)",
+            auth::DEMO_EMAIL
+        ),
+        Ok(false) => {}
+        Err(error) => tracing::warn!(%error, "could not check for the demo account"),
     }
 }

@@ -1,6 +1,11 @@
 //! The connection pool and the first connection of a boot.
 
+pub mod articles;
+pub mod comments;
 pub mod migrations;
+pub mod profiles;
+pub mod sessions;
+pub mod users;
 
 use std::time::{Duration, Instant};
 

@@ -3,6 +3,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::db::migrations::{schema_state, KnownMigration};
 use crate::db::Pool;
@@ -12,12 +14,12 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone)]
 pub struct KnownMigrations(pub Vec<KnownMigration>);
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health).service(ready).service(render_metrics);
 }
 
-#[derive(Debug, Serialize)]
-struct Readiness {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
@@ -28,12 +30,23 @@ struct Readiness {
 }
 
 /// The process is alive; says nothing about the database.
+#[utoipa::path(
+    tag = "Operations",
+    responses((status = 200, description = "Alive", example = json!({"status": "ok"})))
+)]
 #[get("/health")]
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
 /// Ready to serve: the database answers and no migration is pending.
+#[utoipa::path(
+    tag = "Operations",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Database unavailable or migrations pending", body = Readiness),
+    )
+)]
 #[get("/ready")]
 async fn ready(
     pool: web::Data<Pool>,
@@ -80,6 +93,10 @@ async fn ready(
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(
+    tag = "Operations",
+    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String))
+)]
 #[get("/metrics")]
 async fn render_metrics(metrics: web::Data<Metrics>, pool: web::Data<Pool>) -> HttpResponse {
     HttpResponse::Ok()

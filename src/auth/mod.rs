@@ -1,0 +1,111 @@
+//! Who is asking: the `AuthUser` and `MaybeAuthUser` extractors.
+//!
+//! A token is read from `Authorization: Token <t>` (or `Bearer <t>`),
+//! hashed, and looked up among live sessions. `MaybeAuthUser` is anonymous
+//! only when no Authorization header was sent: a bad token is a 401 there
+//! too (an `Option<AuthUser>` would silently turn it into "anonymous").
+
+pub mod password;
+pub mod token;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use chrono::Utc;
+
+use crate::db::users::User;
+use crate::db::{sessions, Pool};
+use crate::error::{AppError, AppResult};
+
+/// The seeded demo account (migration 002), refused in production unless
+/// CONDUIT_ALLOW_DEMO_USER=true.
+pub const DEMO_EMAIL: &str = "demo@example.com";
+
+/// An authenticated request: the user, the session and the token it came with.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user: User,
+    pub session_id: i64,
+    /// As the client sent it; echoed in `user.token`, never stored.
+    pub token: String,
+}
+
+/// An optionally authenticated request.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl MaybeAuthUser {
+    pub fn user_id(&self) -> Option<i64> {
+        self.0.as_ref().map(|auth| auth.user.id)
+    }
+}
+
+/// The token of the Authorization header: `Ok(None)` when there is no
+/// header, an error when there is one we cannot use.
+fn presented_token(request: &HttpRequest) -> AppResult<Option<String>> {
+    let Some(value) = request.headers().get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| AppError::Unauthorized("is invalid"))?;
+    let token = value
+        .strip_prefix("Token ")
+        .or_else(|| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(AppError::Unauthorized("is invalid"))?;
+    if !token::is_well_formed(token) {
+        return Err(AppError::Unauthorized("is invalid"));
+    }
+    Ok(Some(token.to_owned()))
+}
+
+async fn authenticate(pool: Option<web::Data<Pool>>, token: String) -> AppResult<AuthUser> {
+    let pool = pool.ok_or_else(|| AppError::Internal("no pool registered".into()))?;
+    let mut conn = pool.get().await?;
+    let (session, user) = sessions::find_active(&mut conn, &token::digest(&token))
+        .await?
+        .ok_or(AppError::Unauthorized("is invalid"))?;
+    if Utc::now() - session.last_used_at > sessions::LAST_USED_RESOLUTION {
+        sessions::touch(&mut conn, session.id).await?;
+    }
+    Ok(AuthUser {
+        user,
+        session_id: session.id,
+        token,
+    })
+}
+
+impl FromRequest for AuthUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = presented_token(request);
+        let pool = request.app_data::<web::Data<Pool>>().cloned();
+        Box::pin(async move {
+            let token = token?.ok_or(AppError::Unauthorized("is missing"))?;
+            authenticate(pool, token).await
+        })
+    }
+}
+
+impl FromRequest for MaybeAuthUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = presented_token(request);
+        let pool = request.app_data::<web::Data<Pool>>().cloned();
+        Box::pin(async move {
+            match token? {
+                None => Ok(MaybeAuthUser(None)),
+                Some(token) => authenticate(pool, token)
+                    .await
+                    .map(|a| MaybeAuthUser(Some(a))),
+            }
+        })
+    }
+}

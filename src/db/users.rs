@@ -1,0 +1,114 @@
+//! Accounts.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::schema::users;
+
+diesel::define_sql_function!(fn lower(x: Text) -> Text);
+
+/// A row of `users`.
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub bio: Option<String>,
+    pub image: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+}
+
+/// A partial update: `None` leaves a column alone; for the nullable
+/// columns, `Some(None)` sets NULL.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub bio: Option<Option<String>>,
+    pub image: Option<Option<String>>,
+}
+
+impl UserChanges {
+    pub fn is_empty(&self) -> bool {
+        self.username.is_none()
+            && self.email.is_none()
+            && self.password_hash.is_none()
+            && self.bio.is_none()
+            && self.image.is_none()
+    }
+}
+
+/// Inserts an account; a taken username or email is a unique violation.
+pub async fn insert(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryResult<User> {
+    diesel::insert_into(users::table)
+        .values(new)
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The account with this email, whatever its case.
+pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(lower(users::email).eq(lower(email)))
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn find_by_username(
+    conn: &mut AsyncPgConnection,
+    username: &str,
+) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::username.eq(username))
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Applies `changes` to the account `id` and returns it as stored.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    changes: &UserChanges,
+) -> QueryResult<User> {
+    if changes.is_empty() {
+        return users::table
+            .find(id)
+            .select(User::as_select())
+            .get_result(conn)
+            .await;
+    }
+    diesel::update(users::table.find(id))
+        .set(changes)
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Whether an account with this email exists (the demo account check).
+pub async fn email_exists(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table.filter(lower(users::email).eq(lower(email))),
+    ))
+    .get_result(conn)
+    .await
+}

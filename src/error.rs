@@ -1,0 +1,189 @@
+//! The one error type of the HTTP layer, and the one place it becomes a
+//! response: `{"errors": {"<field>": ["<message>"]}}` with the right status.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Messages per field, as the spec's GenericErrorModel has them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldErrors(BTreeMap<String, Vec<String>>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.entry(field.into()).or_default().push(message.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when no error was added, else a 422.
+    pub fn into_result(self) -> Result<(), AppError> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Validation(self))
+        }
+    }
+
+    pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(field, message);
+        errors
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub errors: FieldErrors,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 401: `token` is missing, or is invalid (unknown, expired or ended).
+    #[error("token {0}")]
+    Unauthorized(&'static str),
+    /// 401: wrong email or password (one message for both: no account probing).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// 403 on the named resource (`article`, `comment`).
+    #[error("{0} forbidden")]
+    Forbidden(&'static str),
+    /// 404 of the named resource (`article`, `profile`, `comment`).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 409: the named field's value is taken.
+    #[error("{0} has already been taken")]
+    Conflict(&'static str),
+    /// 422: invalid input, by field.
+    #[error("invalid input: {0:?}")]
+    Validation(FieldErrors),
+    /// 413: the body is larger than the server accepts.
+    #[error("body too large")]
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
+    /// 503: the database cannot be reached (pool timeout, closed connection).
+    #[error("database unavailable: {0}")]
+    DatabaseUnavailable(String),
+    /// 500: a bug or an unexpected database answer. Logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(FieldErrors::single(field, message))
+    }
+
+    fn body(&self) -> FieldErrors {
+        match self {
+            AppError::Unauthorized(reason) => FieldErrors::single("token", *reason),
+            AppError::InvalidCredentials => FieldErrors::single("credentials", "invalid"),
+            AppError::Forbidden(resource) => FieldErrors::single(*resource, "forbidden"),
+            AppError::NotFound(resource) => FieldErrors::single(*resource, "not found"),
+            AppError::Conflict(field) => FieldErrors::single(*field, "has already been taken"),
+            AppError::Validation(errors) => errors.clone(),
+            AppError::PayloadTooLarge => FieldErrors::single("body", "is too large"),
+            AppError::UnsupportedMediaType => {
+                FieldErrors::single("body", "must be JSON (Content-Type: application/json)")
+            }
+            AppError::DatabaseUnavailable(_) => FieldErrors::single("database", "unavailable"),
+            AppError::Internal(_) => FieldErrors::single("server", "internal error"),
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::Unauthorized(_) | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            AppError::Internal(detail) => tracing::error!(error = %detail, "request failed"),
+            AppError::DatabaseUnavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable")
+            }
+            _ => {}
+        }
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            errors: self.body(),
+        })
+    }
+}
+
+/// Unique constraints, by name, and the field each one protects.
+const UNIQUE_FIELDS: &[(&str, &str)] = &[
+    ("users_username_key", "username"),
+    ("users_email_lower_key", "email"),
+    ("articles_slug_key", "slug"),
+];
+
+impl From<DieselError> for AppError {
+    fn from(error: DieselError) -> Self {
+        match &error {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                let field = info.constraint_name().and_then(|name| {
+                    UNIQUE_FIELDS
+                        .iter()
+                        .find(|(constraint, _)| *constraint == name)
+                        .map(|(_, field)| *field)
+                });
+                match field {
+                    Some(field) => AppError::Conflict(field),
+                    None => AppError::Internal(error.to_string()),
+                }
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+            | DieselError::BrokenTransactionManager => {
+                AppError::DatabaseUnavailable(error.to_string())
+            }
+            // A query cancelled by statement_timeout is an overloaded or
+            // locked database, not a bug.
+            DieselError::DatabaseError(_, info) if is_cancellation(info.message()) => {
+                AppError::DatabaseUnavailable(error.to_string())
+            }
+            _ => AppError::Internal(error.to_string()),
+        }
+    }
+}
+
+fn is_cancellation(message: &str) -> bool {
+    message.contains("canceling statement due to statement timeout")
+        || message.contains("terminating connection")
+        || message.contains("connection closed")
+}
+
+impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>> for AppError {
+    fn from(
+        error: deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>,
+    ) -> Self {
+        AppError::DatabaseUnavailable(error.to_string())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        AppError::Internal(error.to_string())
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

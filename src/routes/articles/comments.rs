@@ -1,0 +1,139 @@
+//! Comments (spec: "Comments").
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::find_article;
+use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::db::{comments, profiles, Pool};
+use crate::error::{AppError, AppResult, ErrorBody, FieldErrors};
+use crate::extract::JsonBody;
+use crate::routes::views::{CommentResponse, CommentView, CommentsResponse};
+use crate::validate::{self, COMMENT_BODY_MAX};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(add_comment)
+        .service(list_comments)
+        .service(delete_comment);
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewCommentPayload {
+    #[serde(default)]
+    body: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewCommentRequest {
+    comment: NewCommentPayload,
+}
+
+/// Spec: POST /articles/{slug}/comments (Create a comment).
+#[utoipa::path(
+    tag = "Comments",
+    params(("slug" = String, Path, description = "Slug of the article")),
+    security(("Token" = [])),
+    request_body = NewCommentRequest,
+    responses(
+        (status = 201, description = "Created", body = CommentResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such article", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ErrorBody),
+    )
+)]
+#[post("/articles/{slug}/comments")]
+async fn add_comment(
+    auth: AuthUser,
+    pool: web::Data<Pool>,
+    slug: web::Path<String>,
+    body: JsonBody<NewCommentRequest>,
+) -> AppResult<HttpResponse> {
+    let mut conn = pool.get().await?;
+    let article = find_article(&mut conn, &slug).await?;
+    let payload = body.parse()?.comment;
+    let mut errors = FieldErrors::default();
+    let text = validate::required_text(&mut errors, "body", payload.body, COMMENT_BODY_MAX);
+    errors.into_result()?;
+    let text = text.ok_or_else(|| AppError::Internal("validation passed without a body".into()))?;
+
+    let comment = comments::create(&mut conn, article.id, auth.user.id, &text).await?;
+    Ok(HttpResponse::Created().json(CommentResponse {
+        comment: CommentView::new(comment, auth.user, false),
+    }))
+}
+
+/// Spec: GET /articles/{slug}/comments (Get comments for an article),
+/// newest first; two queries whatever their number.
+#[utoipa::path(
+    tag = "Comments",
+    params(("slug" = String, Path, description = "Slug of the article")),
+    security((), ("Token" = [])),
+    responses(
+        (status = 200, description = "Newest first", body = CommentsResponse),
+        (status = 401, description = "Invalid token", body = ErrorBody),
+        (status = 404, description = "No such article", body = ErrorBody),
+    )
+)]
+#[get("/articles/{slug}/comments")]
+async fn list_comments(
+    auth: MaybeAuthUser,
+    pool: web::Data<Pool>,
+    slug: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let mut conn = pool.get().await?;
+    let article = find_article(&mut conn, &slug).await?;
+    let rows = comments::for_article(&mut conn, article.id).await?;
+    let followed = match auth.user_id() {
+        Some(viewer) => {
+            let authors: Vec<i64> = rows.iter().map(|(_, author)| author.id).collect();
+            profiles::followed_among(&mut conn, viewer, &authors).await?
+        }
+        None => Default::default(),
+    };
+    let comments = rows
+        .into_iter()
+        .map(|(comment, author)| {
+            let following = followed.contains(&author.id);
+            CommentView::new(comment, author, following)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(CommentsResponse { comments }))
+}
+
+/// Spec: DELETE /articles/{slug}/comments/{id} (Delete a comment); only its
+/// author may.
+#[utoipa::path(
+    tag = "Comments",
+    params(
+        ("slug" = String, Path, description = "Slug of the article"),
+        ("id" = i64, Path, description = "Id of the comment"),
+    ),
+    security(("Token" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the author", body = ErrorBody),
+        (status = 404, description = "No such article or comment", body = ErrorBody),
+        (status = 422, description = "The id is not an integer", body = ErrorBody),
+    )
+)]
+#[delete("/articles/{slug}/comments/{id}")]
+async fn delete_comment(
+    auth: AuthUser,
+    pool: web::Data<Pool>,
+    path: web::Path<(String, i64)>,
+) -> AppResult<HttpResponse> {
+    let (slug, id) = path.into_inner();
+    let mut conn = pool.get().await?;
+    let article = find_article(&mut conn, &slug).await?;
+    let comment = comments::find(&mut conn, article.id, id)
+        .await?
+        .ok_or(AppError::NotFound("comment"))?;
+    if comment.author_id != auth.user.id {
+        return Err(AppError::Forbidden("comment"));
+    }
+    comments::delete(&mut conn, comment.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

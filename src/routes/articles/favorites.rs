@@ -1,0 +1,61 @@
+//! Favorites (spec: "Favorites").
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, post, web, HttpResponse};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::{find_article, respond};
+use crate::auth::AuthUser;
+use crate::db::{articles, Pool};
+use crate::error::{AppResult, ErrorBody};
+use crate::routes::views::ArticleResponse;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(favorite_article).service(unfavorite_article);
+}
+
+/// Spec: POST /articles/{slug}/favorite (Favorite an article).
+#[utoipa::path(
+    tag = "Favorites",
+    params(("slug" = String, Path, description = "Slug of the article")),
+    security(("Token" = [])),
+    responses(
+        (status = 200, description = "Favorited", body = ArticleResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such article", body = ErrorBody),
+    )
+)]
+#[post("/articles/{slug}/favorite")]
+async fn favorite_article(
+    auth: AuthUser,
+    pool: web::Data<Pool>,
+    slug: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let mut conn = pool.get().await?;
+    let article = find_article(&mut conn, &slug).await?;
+    articles::favorite(&mut conn, auth.user.id, article.id).await?;
+    respond(&mut conn, article, Some(auth.user.id), StatusCode::OK).await
+}
+
+/// Spec: DELETE /articles/{slug}/favorite (Unfavorite an article).
+#[utoipa::path(
+    tag = "Favorites",
+    params(("slug" = String, Path, description = "Slug of the article")),
+    security(("Token" = [])),
+    responses(
+        (status = 200, description = "No longer favorited", body = ArticleResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such article", body = ErrorBody),
+    )
+)]
+#[delete("/articles/{slug}/favorite")]
+async fn unfavorite_article(
+    auth: AuthUser,
+    pool: web::Data<Pool>,
+    slug: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let mut conn = pool.get().await?;
+    let article = find_article(&mut conn, &slug).await?;
+    articles::unfavorite(&mut conn, auth.user.id, article.id).await?;
+    respond(&mut conn, article, Some(auth.user.id), StatusCode::OK).await
+}

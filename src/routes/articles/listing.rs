@@ -1,0 +1,118 @@
+//! Article lists: the global list with its filters, and the feed.
+
+use actix_web::{get, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::db::articles::{self, ArticleFilter};
+use crate::db::Pool;
+use crate::error::{AppResult, ErrorBody, FieldErrors};
+use crate::routes::views::{ArticleSummary, ArticlesResponse};
+use crate::validate;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(feed_articles).service(list_articles);
+}
+
+/// `limit` and `offset` are read as text so that a bad value is a field
+/// error of its own rather than a generic query error.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// How many articles to return (1 to 100, default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// How many articles to skip (default 0).
+    #[param(value_type = Option<i64>, minimum = 0)]
+    offset: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Filters {
+    /// Only articles with this tag.
+    tag: Option<String>,
+    /// Only articles by this username.
+    author: Option<String>,
+    /// Only articles this username favorited.
+    favorited: Option<String>,
+}
+
+fn page_bounds(page: &Page) -> AppResult<(i64, i64)> {
+    let mut errors = FieldErrors::default();
+    let limit = validate::limit(&mut errors, page.limit.as_deref());
+    let offset = validate::offset(&mut errors, page.offset.as_deref());
+    errors.into_result()?;
+    Ok((limit, offset))
+}
+
+async fn respond(
+    pool: &Pool,
+    filter: ArticleFilter,
+    page: &Page,
+    viewer: Option<i64>,
+) -> AppResult<HttpResponse> {
+    let (limit, offset) = page_bounds(page)?;
+    let mut conn = pool.get().await?;
+    let (page, total) = articles::list(&mut conn, &filter, limit, offset).await?;
+    let details = articles::with_details(&mut conn, page, viewer).await?;
+    Ok(HttpResponse::Ok().json(ArticlesResponse {
+        articles: details.into_iter().map(ArticleSummary::from).collect(),
+        articles_count: total,
+    }))
+}
+
+/// Spec: GET /articles/feed (Get recent articles from users you follow).
+#[utoipa::path(
+    tag = "Articles",
+    params(Page),
+    security(("Token" = [])),
+    responses(
+        (status = 200, description = "Newest first", body = ArticlesResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid limit or offset", body = ErrorBody),
+    )
+)]
+#[get("/articles/feed")]
+async fn feed_articles(
+    auth: AuthUser,
+    pool: web::Data<Pool>,
+    page: web::Query<Page>,
+) -> AppResult<HttpResponse> {
+    let filter = ArticleFilter {
+        followed_by: Some(auth.user.id),
+        ..ArticleFilter::default()
+    };
+    respond(&pool, filter, &page, Some(auth.user.id)).await
+}
+
+/// Spec: GET /articles (Get recent articles globally), filtered by tag,
+/// author or favoriting user.
+#[utoipa::path(
+    tag = "Articles",
+    params(Filters, Page),
+    security((), ("Token" = [])),
+    responses(
+        (status = 200, description = "Newest first", body = ArticlesResponse),
+        (status = 401, description = "Invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid limit or offset", body = ErrorBody),
+    )
+)]
+#[get("/articles")]
+async fn list_articles(
+    auth: MaybeAuthUser,
+    pool: web::Data<Pool>,
+    filters: web::Query<Filters>,
+    page: web::Query<Page>,
+) -> AppResult<HttpResponse> {
+    let filters = filters.into_inner();
+    let filter = ArticleFilter {
+        tag: filters.tag,
+        author: filters.author,
+        favorited_by: filters.favorited,
+        followed_by: None,
+    };
+    respond(&pool, filter, &page, auth.user_id()).await
+}

@@ -1,0 +1,286 @@
+//! Articles (spec: "Articles", "Favorites", "Comments").
+
+mod comments;
+mod favorites;
+mod listing;
+mod slug;
+
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::views::ArticleResponse;
+use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::db::articles::{self, Article, ArticleChanges, NewArticle};
+use crate::db::{Pool, PooledConnection};
+use crate::error::{AppError, AppResult, ErrorBody, FieldErrors};
+use crate::extract::JsonBody;
+use crate::validate::{self, ARTICLE_BODY_MAX, DESCRIPTION_MAX, TITLE_MAX};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    // The feed before `/articles/{slug}`, or "feed" would be taken for a slug.
+    listing::configure(cfg);
+    cfg.service(get_article)
+        .service(create_article)
+        .service(update_article)
+        .service(delete_article);
+    favorites::configure(cfg);
+    comments::configure(cfg);
+}
+
+/// How many times a create retries after drawing a slug that exists.
+const SLUG_ATTEMPTS: usize = 3;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewArticlePayload {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    tag_list: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewArticleRequest {
+    article: NewArticlePayload,
+}
+
+/// Absent fields are left alone; null is an error for every field, and
+/// `tagList: []` removes every tag.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateArticlePayload {
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<String>)]
+    title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<String>)]
+    body: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
+    tag_list: Option<Option<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateArticleRequest {
+    article: UpdateArticlePayload,
+}
+
+/// The article with this slug, or 404.
+async fn find_article(conn: &mut PooledConnection, slug: &str) -> AppResult<Article> {
+    articles::find_by_slug(conn, slug)
+        .await?
+        .ok_or(AppError::NotFound("article"))
+}
+
+/// The article with this slug if `auth` wrote it: 404, then 403.
+async fn find_own_article(
+    conn: &mut PooledConnection,
+    slug: &str,
+    auth: &AuthUser,
+) -> AppResult<Article> {
+    let article = find_article(conn, slug).await?;
+    if article.author_id != auth.user.id {
+        return Err(AppError::Forbidden("article"));
+    }
+    Ok(article)
+}
+
+async fn respond(
+    conn: &mut PooledConnection,
+    article: Article,
+    viewer: Option<i64>,
+    status: actix_web::http::StatusCode,
+) -> AppResult<HttpResponse> {
+    let details = articles::details(conn, article, viewer).await?;
+    Ok(HttpResponse::build(status).json(ArticleResponse::from(details)))
+}
+
+fn is_slug_conflict(error: &DieselError) -> bool {
+    matches!(error, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+        if info.constraint_name() == Some("articles_slug_key"))
+}
+
+/// Spec: GET /articles/{slug} (Get an article).
+#[utoipa::path(
+    tag = "Articles",
+    params(("slug" = String, Path, description = "Slug of the article")),
+    security((), ("Token" = [])),
+    responses(
+        (status = 200, description = "The article", body = ArticleResponse),
+        (status = 401, description = "Invalid token", body = ErrorBody),
+        (status = 404, description = "No such article", body = ErrorBody),
+    )
+)]
+#[get("/articles/{slug}")]
+async fn get_article(
+    auth: MaybeAuthUser,
+    pool: web::Data<Pool>,
+    slug: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let mut conn = pool.get().await?;
+    let article = find_article(&mut conn, &slug).await?;
+    respond(
+        &mut conn,
+        article,
+        auth.user_id(),
+        actix_web::http::StatusCode::OK,
+    )
+    .await
+}
+
+/// Spec: POST /articles (Create an article). The article and its tags are
+/// written in one transaction; equal titles get distinct slugs.
+#[utoipa::path(
+    tag = "Articles",
+    security(("Token" = [])),
+    request_body = NewArticleRequest,
+    responses(
+        (status = 201, description = "Created", body = ArticleResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ErrorBody),
+    )
+)]
+#[post("/articles")]
+async fn create_article(
+    auth: AuthUser,
+    pool: web::Data<Pool>,
+    body: JsonBody<NewArticleRequest>,
+) -> AppResult<HttpResponse> {
+    let payload = body.parse()?.article;
+    let mut errors = FieldErrors::default();
+    let title = validate::required_text(&mut errors, "title", payload.title, TITLE_MAX);
+    let description = validate::required_text(
+        &mut errors,
+        "description",
+        payload.description,
+        DESCRIPTION_MAX,
+    );
+    let body = validate::required_text(&mut errors, "body", payload.body, ARTICLE_BODY_MAX);
+    let tags = validate::tags(&mut errors, payload.tag_list.unwrap_or_default());
+    errors.into_result()?;
+    let (Some(title), Some(description), Some(body)) = (title, description, body) else {
+        return Err(AppError::Internal(
+            "validation passed without values".into(),
+        ));
+    };
+
+    let mut conn = pool.get().await?;
+    let mut attempt = 0;
+    let article = loop {
+        attempt += 1;
+        let slug = slug::for_title(&title)?;
+        let new = NewArticle {
+            author_id: auth.user.id,
+            slug: &slug,
+            title: &title,
+            description: &description,
+            body: &body,
+        };
+        match articles::create(&mut conn, &new, &tags).await {
+            Err(error) if is_slug_conflict(&error) && attempt < SLUG_ATTEMPTS => continue,
+            outcome => break outcome?,
+        }
+    };
+    respond(
+        &mut conn,
+        article,
+        Some(auth.user.id),
+        actix_web::http::StatusCode::CREATED,
+    )
+    .await
+}
+
+/// Spec: PUT /articles/{slug} (Update an article). A new title gives a new
+/// slug; `createdAt` never changes, `updatedAt` does.
+#[utoipa::path(
+    tag = "Articles",
+    params(("slug" = String, Path, description = "Slug of the article")),
+    security(("Token" = [])),
+    request_body = UpdateArticleRequest,
+    responses(
+        (status = 200, description = "Updated", body = ArticleResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the author", body = ErrorBody),
+        (status = 404, description = "No such article", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ErrorBody),
+    )
+)]
+#[put("/articles/{slug}")]
+async fn update_article(
+    auth: AuthUser,
+    pool: web::Data<Pool>,
+    slug: web::Path<String>,
+    body: JsonBody<UpdateArticleRequest>,
+) -> AppResult<HttpResponse> {
+    let mut conn = pool.get().await?;
+    let article = find_own_article(&mut conn, &slug, &auth).await?;
+    let payload = body.parse()?.article;
+    let mut errors = FieldErrors::default();
+    let mut changes = ArticleChanges {
+        title: validate::changed_text(&mut errors, "title", payload.title, TITLE_MAX),
+        description: validate::changed_text(
+            &mut errors,
+            "description",
+            payload.description,
+            DESCRIPTION_MAX,
+        ),
+        body: validate::changed_text(&mut errors, "body", payload.body, ARTICLE_BODY_MAX),
+        slug: None,
+    };
+    let tags = match payload.tag_list {
+        None => None,
+        Some(None) => {
+            errors.add("tagList", validate::NULL);
+            None
+        }
+        Some(Some(list)) => Some(validate::tags(&mut errors, list)),
+    };
+    errors.into_result()?;
+    if let Some(title) = changes.title.as_deref().filter(|t| *t != article.title) {
+        changes.slug = Some(slug::for_title(title)?);
+    }
+
+    let updated = articles::update(&mut conn, article.id, &changes, tags.as_deref()).await?;
+    respond(
+        &mut conn,
+        updated,
+        Some(auth.user.id),
+        actix_web::http::StatusCode::OK,
+    )
+    .await
+}
+
+/// Spec: DELETE /articles/{slug} (Delete an article), with its comments,
+/// tags and favorites.
+#[utoipa::path(
+    tag = "Articles",
+    params(("slug" = String, Path, description = "Slug of the article")),
+    security(("Token" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the author", body = ErrorBody),
+        (status = 404, description = "No such article", body = ErrorBody),
+    )
+)]
+#[delete("/articles/{slug}")]
+async fn delete_article(
+    auth: AuthUser,
+    pool: web::Data<Pool>,
+    slug: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let mut conn = pool.get().await?;
+    let article = find_own_article(&mut conn, &slug, &auth).await?;
+    articles::delete(&mut conn, article.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,106 @@
+//! Profiles (spec: "Profile").
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::views::{ProfileResponse, ProfileView};
+use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::db::users::{self, User};
+use crate::db::{profiles, Pool, PooledConnection};
+use crate::error::{AppError, AppResult, ErrorBody};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(get_profile)
+        .service(follow_user)
+        .service(unfollow_user);
+}
+
+async fn find_profile_user(conn: &mut PooledConnection, username: &str) -> AppResult<User> {
+    users::find_by_username(conn, username)
+        .await?
+        .ok_or(AppError::NotFound("profile"))
+}
+
+fn profile(user: User, following: bool) -> HttpResponse {
+    HttpResponse::Ok().json(ProfileResponse {
+        profile: ProfileView::new(user, following),
+    })
+}
+
+/// Spec: GET /profiles/{username} (Get a profile).
+#[utoipa::path(
+    tag = "Profile",
+    params(("username" = String, Path, description = "Username of the profile")),
+    security((), ("Token" = [])),
+    responses(
+        (status = 200, description = "The profile", body = ProfileResponse),
+        (status = 401, description = "Invalid token", body = ErrorBody),
+        (status = 404, description = "No such profile", body = ErrorBody),
+    )
+)]
+#[get("/profiles/{username}")]
+async fn get_profile(
+    auth: MaybeAuthUser,
+    pool: web::Data<Pool>,
+    username: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let mut conn = pool.get().await?;
+    let user = find_profile_user(&mut conn, &username).await?;
+    let following = match auth.user_id() {
+        Some(viewer) => profiles::followed_among(&mut conn, viewer, &[user.id])
+            .await?
+            .contains(&user.id),
+        None => false,
+    };
+    Ok(profile(user, following))
+}
+
+/// Spec: POST /profiles/{username}/follow (Follow a user).
+#[utoipa::path(
+    tag = "Profile",
+    params(("username" = String, Path, description = "Username to follow")),
+    security(("Token" = [])),
+    responses(
+        (status = 200, description = "Now following", body = ProfileResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such profile", body = ErrorBody),
+        (status = 422, description = "Cannot follow yourself", body = ErrorBody),
+    )
+)]
+#[post("/profiles/{username}/follow")]
+async fn follow_user(
+    auth: AuthUser,
+    pool: web::Data<Pool>,
+    username: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let mut conn = pool.get().await?;
+    let user = find_profile_user(&mut conn, &username).await?;
+    if user.id == auth.user.id {
+        return Err(AppError::validation("profile", "cannot follow yourself"));
+    }
+    profiles::follow(&mut conn, auth.user.id, user.id).await?;
+    Ok(profile(user, true))
+}
+
+/// Spec: DELETE /profiles/{username}/follow (Unfollow a user).
+#[utoipa::path(
+    tag = "Profile",
+    params(("username" = String, Path, description = "Username to unfollow")),
+    security(("Token" = [])),
+    responses(
+        (status = 200, description = "No longer following", body = ProfileResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such profile", body = ErrorBody),
+    )
+)]
+#[delete("/profiles/{username}/follow")]
+async fn unfollow_user(
+    auth: AuthUser,
+    pool: web::Data<Pool>,
+    username: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let mut conn = pool.get().await?;
+    let user = find_profile_user(&mut conn, &username).await?;
+    profiles::unfollow(&mut conn, auth.user.id, user.id).await?;
+    Ok(profile(user, false))
+}

@@ -1,0 +1,300 @@
+//! Users and authentication (spec: "User and Authentication"), plus the
+//! `DELETE /api/user/session` extension that ends the presented session.
+
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use chrono::Utc;
+use diesel_async::AsyncConnection;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::views::UserResponse;
+use crate::auth::{password, token, AuthUser, DEMO_EMAIL};
+use crate::config::AuthSettings;
+use crate::db::users::{self, NewUser, User, UserChanges};
+use crate::db::{sessions, Pool};
+use crate::error::{AppError, AppResult, ErrorBody, FieldErrors};
+use crate::extract::JsonBody;
+use crate::validate::{self, BIO_MAX, URL_MAX};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(register)
+        .service(login)
+        .service(current_user)
+        .service(update_user)
+        .service(end_session);
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewUserPayload {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    #[schema(format = Password)]
+    password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    user: NewUserPayload,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginPayload {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    #[schema(format = Password)]
+    password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    user: LoginPayload,
+}
+
+/// Absent fields are left alone; `bio` and `image` may be null (or `""`),
+/// the others may not.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct UserUpdatePayload {
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<String>)]
+    username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<String>, format = Password)]
+    password: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<String>)]
+    bio: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<String>)]
+    image: Option<Option<String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateUserRequest {
+    user: UserUpdatePayload,
+}
+
+/// Starts a session for `user`: a fresh token, of which only the digest is kept.
+async fn start_session(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user: &User,
+    settings: &AuthSettings,
+    token: &str,
+) -> AppResult<()> {
+    let expires_at = Utc::now()
+        + chrono::Duration::from_std(settings.session_ttl)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+    sessions::create(conn, user.id, &token::digest(token), expires_at).await?;
+    Ok(())
+}
+
+fn new_token() -> AppResult<String> {
+    token::generate().map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// Spec: POST /users (Registration). The account and its first session
+/// are written in one transaction.
+#[utoipa::path(
+    tag = "User and Authentication",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered", body = UserResponse),
+        (status = 409, description = "Username or email taken", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ErrorBody),
+    )
+)]
+#[post("/users")]
+async fn register(
+    pool: web::Data<Pool>,
+    settings: web::Data<AuthSettings>,
+    body: JsonBody<RegisterRequest>,
+) -> AppResult<HttpResponse> {
+    let payload = body.parse()?.user;
+    let mut errors = FieldErrors::default();
+    let username = validate::username(&mut errors, payload.username);
+    let email = validate::email(&mut errors, payload.email);
+    let password = validate::password(&mut errors, payload.password);
+    errors.into_result()?;
+    let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+        return Err(AppError::Internal(
+            "validation passed without values".into(),
+        ));
+    };
+
+    let password_hash = password::hash(password).await?;
+    let token = new_token()?;
+    let mut conn = pool.get().await?;
+    let user = conn
+        .transaction(async |conn| {
+            let user = users::insert(
+                conn,
+                &NewUser {
+                    username: &username,
+                    email: &email,
+                    password_hash: &password_hash,
+                },
+            )
+            .await?;
+            start_session(conn, &user, &settings, &token).await?;
+            Ok::<_, AppError>(user)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(UserResponse::new(user, token)))
+}
+
+/// Spec: POST /users/login (Authentication). Unknown email and wrong
+/// password get the same answer, after the same work.
+#[utoipa::path(
+    tag = "User and Authentication",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = UserResponse),
+        (status = 401, description = "Invalid credentials", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ErrorBody),
+    )
+)]
+#[post("/users/login")]
+async fn login(
+    pool: web::Data<Pool>,
+    settings: web::Data<AuthSettings>,
+    body: JsonBody<LoginRequest>,
+) -> AppResult<HttpResponse> {
+    let payload = body.parse()?.user;
+    let mut errors = FieldErrors::default();
+    let email = validate::required_text(&mut errors, "email", payload.email, validate::EMAIL_MAX);
+    let password = payload.password.filter(|p| !p.is_empty());
+    if password.is_none() {
+        errors.add("password", validate::BLANK);
+    }
+    errors.into_result()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(AppError::Internal(
+            "validation passed without values".into(),
+        ));
+    };
+
+    let mut conn = pool.get().await?;
+    let user = users::find_by_email(&mut conn, &email).await?;
+    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+    if !password::verify(password, stored_hash).await? {
+        return Err(AppError::InvalidCredentials);
+    }
+    let user = user.ok_or(AppError::InvalidCredentials)?;
+    if user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !settings.demo_login_allowed {
+        tracing::warn!(
+            "refused a login to the demo account (production; CONDUIT_ALLOW_DEMO_USER is off)"
+        );
+        return Err(AppError::InvalidCredentials);
+    }
+    let token = new_token()?;
+    start_session(&mut conn, &user, &settings, &token).await?;
+    Ok(HttpResponse::Ok().json(UserResponse::new(user, token)))
+}
+
+/// Spec: GET /user (Get current user).
+#[utoipa::path(
+    tag = "User and Authentication",
+    security(("Token" = [])),
+    responses(
+        (status = 200, description = "The current user", body = UserResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    )
+)]
+#[get("/user")]
+async fn current_user(auth: AuthUser) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(UserResponse::new(auth.user, auth.token)))
+}
+
+/// Spec: PUT /user (Update user). A new password ends every other session
+/// of the user, in the same transaction as the change.
+#[utoipa::path(
+    tag = "User and Authentication",
+    security(("Token" = [])),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "Updated", body = UserResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 409, description = "Username or email taken", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ErrorBody),
+    )
+)]
+#[put("/user")]
+async fn update_user(
+    auth: AuthUser,
+    pool: web::Data<Pool>,
+    body: JsonBody<UpdateUserRequest>,
+) -> AppResult<HttpResponse> {
+    let payload = body.parse()?.user;
+    let mut errors = FieldErrors::default();
+    let mut changes = UserChanges::default();
+    match payload.username {
+        None => {}
+        Some(None) => errors.add("username", validate::NULL),
+        Some(value) => changes.username = validate::username(&mut errors, value),
+    }
+    match payload.email {
+        None => {}
+        Some(None) => errors.add("email", validate::NULL),
+        Some(value) => changes.email = validate::email(&mut errors, value),
+    }
+    let new_password = match payload.password {
+        None => None,
+        Some(None) => {
+            errors.add("password", validate::NULL);
+            None
+        }
+        Some(value) => validate::password(&mut errors, value),
+    };
+    if let Some(bio) = payload.bio {
+        changes.bio = Some(validate::optional_text(&mut errors, "bio", bio, BIO_MAX));
+    }
+    if let Some(image) = payload.image {
+        changes.image = Some(validate::optional_text(
+            &mut errors,
+            "image",
+            image,
+            URL_MAX,
+        ));
+    }
+    errors.into_result()?;
+
+    if let Some(password) = new_password {
+        changes.password_hash = Some(password::hash(password).await?);
+    }
+    let password_changed = changes.password_hash.is_some();
+    let mut conn = pool.get().await?;
+    let user = conn
+        .transaction(async |conn| {
+            let user = users::update(conn, auth.user.id, &changes).await?;
+            if password_changed {
+                sessions::revoke_others(conn, user.id, auth.session_id).await?;
+            }
+            Ok::<_, AppError>(user)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(UserResponse::new(user, auth.token)))
+}
+
+/// Extension: DELETE /user/session ends the session whose token was
+/// presented (log out). Other sessions of the user stay valid.
+#[utoipa::path(
+    tag = "User and Authentication",
+    security(("Token" = [])),
+    responses(
+        (status = 204, description = "Session ended"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    )
+)]
+#[delete("/user/session")]
+async fn end_session(auth: AuthUser, pool: web::Data<Pool>) -> AppResult<HttpResponse> {
+    let mut conn = pool.get().await?;
+    sessions::revoke(&mut conn, auth.session_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
