@@ -76,7 +76,7 @@ schema-check: db-up diesel-cli ## Fail when src/schema.rs differs from what the 
 	  && echo "src/schema.rs matches the migrations"
 
 ##@ Checks
-.PHONY: test lint
+.PHONY: test lint conformance
 test: db-up diesel-cli ## Run every test against a real PostgreSQL
 	@$(DEV_DB) sweep conduit_test_ >/dev/null
 	cargo test --locked --all-targets
@@ -84,6 +84,9 @@ test: db-up diesel-cli ## Run every test against a real PostgreSQL
 lint: ## rustfmt and clippy with warnings as errors
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets -- -D warnings
+
+conformance: db-up ## Run the public RealWorld Hurl suite against the release binary on a fresh database
+	scripts/conformance.sh
 
 ##@ Containers
 .PHONY: docker-clean-start

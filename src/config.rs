@@ -69,6 +69,10 @@ pub struct SettingsArgs {
     )]
     pub db_acquire_timeout_secs: u64,
 
+    /// Longest a request's SQL statement may run before it is cancelled (503).
+    #[arg(long, env = "CONDUIT_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration, global = true)]
+    pub db_statement_timeout: Duration,
+
     /// How long a migration run waits for another process's migration lock.
     #[arg(
         long,
@@ -140,6 +144,7 @@ pub struct DatabaseSettings {
     pub wait: Duration,
     pub pool_size: u32,
     pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
     pub migration_lock_wait: Duration,
 }
 
@@ -170,6 +175,7 @@ impl SettingsArgs {
             wait: Duration::from_secs(self.db_wait_secs),
             pool_size: self.db_pool_size,
             acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs.max(1)),
+            statement_timeout: self.db_statement_timeout,
             migration_lock_wait: Duration::from_secs(self.migration_lock_wait_secs),
         })
     }
@@ -229,6 +235,7 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("wait", &self.wait)
             .field("pool_size", &self.pool_size)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
             .field("migration_lock_wait", &self.migration_lock_wait)
             .finish()
     }

@@ -1,7 +1,8 @@
 //! Prometheus metrics: HTTP traffic by route pattern, the pool, the schema.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::db::Pool;
@@ -16,6 +17,7 @@ pub struct Metrics {
     pool_in_use: IntGauge,
     pool_waiting: IntGauge,
     schema_version: IntGauge,
+    db_queries: IntCounter,
 }
 
 impl Metrics {
@@ -52,6 +54,11 @@ impl Metrics {
                 "schema_version",
                 "Newest applied migration version (0: none)",
             ),
+            db_queries: IntCounter::new(
+                "db_queries_total",
+                "SQL statements run by pooled connections",
+            )
+            .expect("valid metric definition"),
             registry,
             http_requests,
             http_latency,
@@ -64,6 +71,7 @@ impl Metrics {
             Box::new(metrics.pool_in_use.clone()),
             Box::new(metrics.pool_waiting.clone()),
             Box::new(metrics.schema_version.clone()),
+            Box::new(metrics.db_queries.clone()),
         ] {
             metrics
                 .registry
@@ -80,6 +88,11 @@ impl Metrics {
         self.http_latency
             .with_label_values(&[method, route])
             .observe(seconds);
+    }
+
+    /// The counter the pool's connections add their statements to.
+    pub fn db_queries(&self) -> IntCounter {
+        self.db_queries.clone()
     }
 
     /// Records the newest applied version ("002" becomes 2).

@@ -1,9 +1,10 @@
 //! The OpenAPI document, generated from the handlers' annotations, and the
 //! browsable docs served from assets compiled into the binary.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, App, HttpResponse};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{ErrorBody, FieldErrors};
@@ -44,7 +45,16 @@ impl Modify for TokenScheme {
     }
 }
 
-/// `/api/openapi.json` and the Swagger UI at `/api/docs/`.
+/// The document of every route [`crate::routes::register`] registers.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, document) =
+        crate::routes::register(App::new().into_utoipa_app().openapi(ApiDoc::openapi()))
+            .split_for_parts();
+    document
+}
+
+/// `/api/openapi.json` and the Swagger UI at `/api/docs/`. Registered before
+/// the `/api` scope, which would otherwise answer these paths with 404.
 pub fn docs(api: utoipa::openapi::OpenApi) -> SwaggerUi {
     SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api)
 }

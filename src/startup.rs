@@ -7,7 +7,6 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
-use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
 use crate::config::{Environment, Settings};
@@ -65,7 +64,7 @@ impl Application {
             }
         }
 
-        let pool = db::build_pool(&settings.database)?;
+        let pool = db::build_pool(&settings.database, metrics.db_queries())?;
         let listener =
             TcpListener::bind(&settings.listen).map_err(|source| StartupError::Bind {
                 address: settings.listen.clone(),
@@ -84,21 +83,19 @@ impl Application {
         let metrics = web::Data::new(metrics);
         let known = web::Data::new(KnownMigrations(known));
         let auth_settings = web::Data::new(settings.auth.clone());
+        let document = openapi::document();
         let server = HttpServer::new(move || {
-            let (app, api) = App::new()
-                .into_utoipa_app()
-                .openapi(openapi::ApiDoc::openapi())
+            let app = App::new()
                 .app_data(pool_data.clone())
                 .app_data(metrics.clone())
                 .app_data(known.clone())
                 .app_data(auth_settings.clone())
                 .app_data(extract::path_config())
                 .app_data(extract::query_config())
-                .configure(routes::configure_operations)
-                .service(utoipa_actix_web::scope("/api").configure(routes::configure_api))
-                .split_for_parts();
-            app.route("/api/docs", openapi::docs_redirect_route())
-                .service(openapi::docs(api))
+                .route("/api/docs", openapi::docs_redirect_route())
+                .service(openapi::docs(document.clone()));
+            routes::register(app.into_utoipa_app())
+                .into_app()
                 .default_service(web::to(routes::not_found))
                 .wrap(from_fn(telemetry::log_request))
         })

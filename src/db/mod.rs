@@ -9,9 +9,10 @@ pub mod users;
 
 use std::time::{Duration, Instant};
 
+use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel_async::pooled_connection::deadpool::{BuildError, Object};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
 use crate::config::DatabaseSettings;
 
@@ -20,10 +21,43 @@ pub type Pool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnectio
 /// A connection checked out of [`Pool`].
 pub type PooledConnection = Object<AsyncPgConnection>;
 
-/// Builds the request pool. Connections are opened lazily, on first use.
-pub fn build_pool(settings: &DatabaseSettings) -> Result<Pool, BuildError> {
-    let manager =
-        AsyncDieselConnectionManager::<AsyncPgConnection>::new(settings.connection_url("conduit"));
+/// Counts the SQL statements a connection runs (`conduit_db_queries_total`):
+/// how tests prove that a list costs the same whatever its length.
+struct QueryCounter(prometheus::IntCounter);
+
+impl Instrumentation for QueryCounter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            self.0.inc();
+        }
+    }
+}
+
+/// Builds the request pool. Connections are opened lazily, on first use;
+/// each runs every statement under `settings.statement_timeout` and counts
+/// its statements into `queries`.
+pub fn build_pool(
+    settings: &DatabaseSettings,
+    queries: prometheus::IntCounter,
+) -> Result<Pool, BuildError> {
+    let timeout_ms = settings.statement_timeout.as_millis();
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        let queries = queries.clone();
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            conn.set_instrumentation(QueryCounter(queries));
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        settings.connection_url("conduit"),
+        config,
+    );
     Pool::builder(manager)
         .max_size(settings.pool_size as usize)
         .wait_timeout(Some(settings.acquire_timeout))

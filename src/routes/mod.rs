@@ -9,18 +9,25 @@ mod tags;
 mod users;
 pub mod views;
 
+use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::HttpResponse;
 use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::UtoipaApp;
 
 use crate::error::AppError;
 
-/// The operator endpoints, at the root.
-pub fn configure_operations(cfg: &mut ServiceConfig) {
-    health::configure(cfg);
+/// Registers every documented route: the operator endpoints at the root,
+/// the RealWorld API under `/api`. The server and the OpenAPI document
+/// both come from here.
+pub fn register<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    app.configure(health::configure)
+        .service(utoipa_actix_web::scope("/api").configure(configure_api))
 }
 
-/// The RealWorld API, mounted under `/api`.
-pub fn configure_api(cfg: &mut ServiceConfig) {
+fn configure_api(cfg: &mut ServiceConfig) {
     users::configure(cfg);
     profiles::configure(cfg);
     articles::configure(cfg);
