@@ -88,6 +88,10 @@ lint: ## rustfmt and clippy with warnings as errors
 conformance: db-up ## Run the public RealWorld Hurl suite against the release binary on a fresh database
 	scripts/conformance.sh
 
+.PHONY: bench
+bench: db-up ## Benchmarks (release build): boot time to /ready on an empty and an up-to-date database
+	scripts/bench-boot.sh
+
 ##@ Containers
 .PHONY: docker-clean-start
 docker-clean-start: ## Rebuild the compose stack from nothing: down -v, then up

@@ -55,7 +55,7 @@ maintenance_url() {
     echo "${url%/*}/postgres$query"
 }
 
-psql_on() { psql -X -v ON_ERROR_STOP=1 -q "$@"; }
+psql_on() { PGOPTIONS="--client-min-messages=warning" psql -X -v ON_ERROR_STOP=1 -q "$@"; }
 
 start_with_compose() {
     echo "dev-db: no PostgreSQL server binaries here; starting the compose service \`db\` instead" >&2
