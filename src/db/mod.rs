@@ -7,6 +7,7 @@ pub mod profiles;
 pub mod sessions;
 pub mod users;
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
@@ -33,6 +34,23 @@ impl Instrumentation for QueryCounter {
     }
 }
 
+/// The runtime that drives pooled connections. tokio-postgres spawns one
+/// task per connection onto whatever runtime opened it; opened on an actix
+/// worker, a connection that any worker may check out would depend on that
+/// one worker's runtime, and break when that worker stops first during a
+/// graceful shutdown, failing another worker's in-flight request.
+fn connection_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("conduit-db")
+            .enable_all()
+            .build()
+            .expect("the operating system gives threads to a new runtime")
+    })
+}
+
 /// Builds the request pool. Connections are opened lazily, on first use;
 /// each runs every statement under `settings.statement_timeout` and counts
 /// its statements into `queries`.
@@ -45,13 +63,19 @@ pub fn build_pool(
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         let queries = queries.clone();
-        Box::pin(async move {
+        let connect = async move {
             let mut conn = AsyncPgConnection::establish(&url).await?;
             conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
                 .await
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             conn.set_instrumentation(QueryCounter(queries));
             Ok(conn)
+        };
+        Box::pin(async move {
+            connection_runtime()
+                .spawn(connect)
+                .await
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
         })
     });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
