@@ -7,7 +7,8 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
 use url::Url;
 
-use crate::db::migrations::MigrationSet;
+use crate::auth::throttle::ThrottleSettings;
+use crate::db::migrations::{LockLimits, MigrationSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Environment {
@@ -82,6 +83,17 @@ pub struct SettingsArgs {
     )]
     pub migration_lock_wait_secs: u64,
 
+    /// How long a migration statement waits for a table lock before the
+    /// migration fails (so it never blocks traffic queued behind it).
+    #[arg(long, env = "CONDUIT_MIGRATION_LOCK_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    pub migration_lock_timeout: Duration,
+
+    /// Refuse to start when the database holds migrations this binary does
+    /// not know, or applied migrations whose SQL has changed since.
+    #[arg(long, env = "CONDUIT_STRICT_SCHEMA", default_value_t = false, action = ArgAction::Set,
+          value_parser = BoolishValueParser::new(), global = true)]
+    pub strict_schema: bool,
+
     /// How long a stopping server lets in-flight requests finish.
     #[arg(
         long,
@@ -99,6 +111,30 @@ pub struct SettingsArgs {
     #[arg(long, env = "CONDUIT_ALLOW_DEMO_USER", default_value_t = false, action = ArgAction::Set,
           value_parser = BoolishValueParser::new(), global = true)]
     pub allow_demo_user: bool,
+
+    /// Failed logins allowed per client address and per account within
+    /// CONDUIT_LOGIN_FAILURE_WINDOW; 0 turns the limit off.
+    #[arg(
+        long,
+        env = "CONDUIT_LOGIN_MAX_FAILURES",
+        default_value_t = 10,
+        global = true
+    )]
+    pub login_max_failures: u32,
+
+    /// The window failed logins are counted in.
+    #[arg(long, env = "CONDUIT_LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = humantime::parse_duration, global = true)]
+    pub login_failure_window: Duration,
+
+    /// Origins allowed to call the API from a browser, comma-separated
+    /// (e.g. https://app.example.org). None: CORS stays off.
+    #[arg(
+        long,
+        env = "CONDUIT_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
 
     /// pretty or json (json by default in production).
     #[arg(long, env = "CONDUIT_LOG_FORMAT", value_enum, global = true)]
@@ -125,15 +161,18 @@ pub struct Settings {
     pub listen: String,
     pub environment: Environment,
     pub migrate_on_start: bool,
+    pub strict_schema: bool,
     pub shutdown_timeout: Duration,
     pub migrations: MigrationSet,
     pub auth: AuthSettings,
+    pub cors_origins: Vec<String>,
 }
 
 /// What the authentication extractors and the user routes need.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
     pub session_ttl: Duration,
+    pub throttle: ThrottleSettings,
     /// False in production unless CONDUIT_ALLOW_DEMO_USER=true.
     pub demo_login_allowed: bool,
 }
@@ -145,7 +184,7 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
-    pub migration_lock_wait: Duration,
+    pub migration_locks: LockLimits,
 }
 
 impl SettingsArgs {
@@ -176,7 +215,10 @@ impl SettingsArgs {
             pool_size: self.db_pool_size,
             acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs.max(1)),
             statement_timeout: self.db_statement_timeout,
-            migration_lock_wait: Duration::from_secs(self.migration_lock_wait_secs),
+            migration_locks: LockLimits {
+                migration_lock_wait: Duration::from_secs(self.migration_lock_wait_secs),
+                table_lock_timeout: self.migration_lock_timeout,
+            },
         })
     }
 
@@ -193,10 +235,21 @@ impl SettingsArgs {
             listen: self.listen.clone(),
             environment: self.environment,
             migrate_on_start: self.migrate_on_start,
+            strict_schema: self.strict_schema,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             migrations: self.migration_set(),
+            cors_origins: self
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
             auth: AuthSettings {
                 session_ttl: self.session_ttl,
+                throttle: ThrottleSettings {
+                    max_failures: self.login_max_failures,
+                    window: self.login_failure_window,
+                },
                 demo_login_allowed: self.environment == Environment::Development
                     || self.allow_demo_user,
             },
@@ -236,7 +289,7 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("pool_size", &self.pool_size)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
-            .field("migration_lock_wait", &self.migration_lock_wait)
+            .field("migration_locks", &self.migration_locks)
             .finish()
     }
 }

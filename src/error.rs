@@ -64,6 +64,9 @@ pub enum AppError {
     /// 422: invalid input, by field.
     #[error("invalid input: {0:?}")]
     Validation(FieldErrors),
+    /// 429: too many failed logins from this address or for this account.
+    #[error("too many failed logins")]
+    TooManyFailedLogins { retry_after_secs: u64 },
     /// 413: the body is larger than the server accepts.
     #[error("body too large")]
     PayloadTooLarge,
@@ -91,6 +94,9 @@ impl AppError {
             AppError::NotFound(resource) => FieldErrors::single(*resource, "not found"),
             AppError::Conflict(field) => FieldErrors::single(*field, "has already been taken"),
             AppError::Validation(errors) => errors.clone(),
+            AppError::TooManyFailedLogins { .. } => {
+                FieldErrors::single("credentials", "too many failed attempts; retry later")
+            }
             AppError::PayloadTooLarge => FieldErrors::single("body", "is too large"),
             AppError::UnsupportedMediaType => {
                 FieldErrors::single("body", "must be JSON (Content-Type: application/json)")
@@ -109,6 +115,7 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::TooManyFailedLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -124,7 +131,11 @@ impl ResponseError for AppError {
             }
             _ => {}
         }
-        HttpResponse::build(self.status_code()).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status_code());
+        if let AppError::TooManyFailedLogins { retry_after_secs } = self {
+            response.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
+        response.json(ErrorBody {
             errors: self.body(),
         })
     }
@@ -155,6 +166,15 @@ impl From<DieselError> for AppError {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
             | DieselError::BrokenTransactionManager => {
                 AppError::DatabaseUnavailable(error.to_string())
+            }
+            // PostgreSQL text cannot hold NUL: a path or query parameter
+            // that carries one cannot match anything.
+            DieselError::DatabaseError(_, info)
+                if info
+                    .message()
+                    .contains("invalid byte sequence for encoding") =>
+            {
+                AppError::validation("request", "can't contain NUL characters")
             }
             // A query cancelled by statement_timeout is an overloaded or
             // locked database, not a bug.

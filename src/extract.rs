@@ -32,10 +32,7 @@ impl<T: DeserializeOwned> JsonBody<T> {
         serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
             let path = error.path().to_string();
             let inner = error.into_inner();
-            let field = path
-                .rsplit('.')
-                .next()
-                .filter(|f| !f.is_empty() && *f != "?");
+            let field = field_of(&path);
             let message = strip_position(&inner.to_string());
             match field {
                 Some(field) if inner.is_data() => {
@@ -46,6 +43,14 @@ impl<T: DeserializeOwned> JsonBody<T> {
             }
         })
     }
+}
+
+/// The field a serde path points at: `article.tagList[2]` is `tagList`;
+/// a path into a bare array or the root has none.
+fn field_of(path: &str) -> Option<&str> {
+    let last = path.rsplit('.').next()?;
+    let name = last.split('[').next().unwrap_or_default();
+    (!name.is_empty() && name != "?").then_some(name)
 }
 
 /// serde_json appends " at line 1 column 7"; the field name says more.
@@ -117,4 +122,17 @@ pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|error, _| {
         AppError::validation("query", strip_position(&error.to_string())).into()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn the_field_is_the_last_named_segment_of_the_path() {
+        assert_eq!(field_of("article.title"), Some("title"));
+        assert_eq!(field_of("article.tagList[2]"), Some("tagList"));
+        assert_eq!(field_of("[0][0]"), None);
+        assert_eq!(field_of("."), None);
+    }
 }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod schema;
+pub mod security;
 pub mod startup;
 pub mod telemetry;
 pub mod validate;

@@ -63,16 +63,16 @@ async fn migrate(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode,
     let database = args.database()?;
     let set = args.migration_set();
     let mut conn = db::wait_for_database(&database, "conduit-migrate").await?;
-    let lock_wait = database.migration_lock_wait;
+    let limits = database.migration_locks;
     match action {
         MigrateAction::Run => {
-            migrations::run_pending(conn, set, lock_wait).await?;
+            migrations::run_pending(conn, set, limits).await?;
         }
         MigrateAction::Revert => {
-            migrations::revert_last(conn, set, lock_wait).await?;
+            migrations::revert_last(conn, set, limits).await?;
         }
         MigrateAction::Redo => {
-            migrations::redo_last(conn, set, lock_wait).await?;
+            migrations::redo_last(conn, set, limits).await?;
         }
         MigrateAction::Status { check } => {
             let known = set.catalog()?;
@@ -89,6 +89,13 @@ async fn migrate(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode,
             }
             for version in &state.unknown {
                 println!("{:<8} {version} (applied by a newer binary)", "unknown");
+            }
+            let modified = migrations::modified_migrations(&mut conn, &set, &state.applied).await?;
+            for version in &modified {
+                println!(
+                    "{:<8} {version} (up.sql changed since it was applied)",
+                    "modified"
+                );
             }
             println!(
                 "schema version: {}, {} pending",

@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
 
 use utoipa_actix_web::AppExt;
@@ -14,7 +14,7 @@ use crate::db::migrations::{self, MigrationError};
 use crate::db::{self, DatabaseUnreachable, Pool};
 use crate::metrics::Metrics;
 use crate::routes::{self, health::KnownMigrations};
-use crate::{auth, extract, openapi, telemetry};
+use crate::{auth, extract, openapi, security, telemetry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -22,6 +22,8 @@ pub enum StartupError {
     DatabaseUnreachable(#[from] DatabaseUnreachable),
     #[error(transparent)]
     Migration(#[from] MigrationError),
+    #[error("{0} (CONDUIT_STRICT_SCHEMA is on)")]
+    SchemaMismatch(String),
     #[error("could not build the connection pool: {0}")]
     Pool(#[from] deadpool::managed::BuildError),
     #[error("could not listen on {address}: {source}")]
@@ -43,14 +45,15 @@ impl Application {
         let known = settings.migrations.catalog()?;
         let mut conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let metrics = Metrics::new();
-        if settings.migrate_on_start {
+        let (unknown, modified) = if settings.migrate_on_start {
             let report = migrations::run_pending(
                 conn,
                 settings.migrations.clone(),
-                settings.database.migration_lock_wait,
+                settings.database.migration_locks,
             )
             .await?;
             metrics.set_schema_version(report.schema_version.as_deref());
+            (report.unknown, report.modified)
         } else {
             let state = migrations::schema_state(&mut conn, &known)
                 .await
@@ -62,7 +65,12 @@ impl Application {
                     "CONDUIT_MIGRATE_ON_START is off and migrations are pending: /ready answers 503 until `conduit migrate run` applies them"
                 );
             }
-        }
+            let modified =
+                migrations::modified_migrations(&mut conn, &settings.migrations, &state.applied)
+                    .await?;
+            (state.unknown, modified)
+        };
+        check_schema(&unknown, &modified, settings.strict_schema)?;
 
         let pool = db::build_pool(&settings.database, metrics.db_queries())?;
         let listener =
@@ -83,13 +91,17 @@ impl Application {
         let metrics = web::Data::new(metrics);
         let known = web::Data::new(KnownMigrations(known));
         let auth_settings = web::Data::new(settings.auth.clone());
+        let login_throttle =
+            web::Data::new(auth::throttle::LoginThrottle::new(settings.auth.throttle));
         let document = openapi::document();
+        let cors_origins = settings.cors_origins.clone();
         let server = HttpServer::new(move || {
             let app = App::new()
                 .app_data(pool_data.clone())
                 .app_data(metrics.clone())
                 .app_data(known.clone())
                 .app_data(auth_settings.clone())
+                .app_data(login_throttle.clone())
                 .app_data(extract::path_config())
                 .app_data(extract::query_config())
                 .route("/api/docs", openapi::docs_redirect_route())
@@ -97,6 +109,11 @@ impl Application {
             routes::register(app.into_utoipa_app())
                 .into_app()
                 .default_service(web::to(routes::not_found))
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    security::cors(&cors_origins),
+                ))
+                .wrap(from_fn(security::security_headers))
                 .wrap(from_fn(telemetry::log_request))
         })
         .listen(listener)
@@ -155,4 +172,31 @@ async fn warn_about_demo_account(pool: &Pool, login_allowed: bool) {
         Ok(false) => {}
         Err(error) => tracing::warn!(%error, "could not check for the demo account"),
     }
+}
+
+/// Says what differs between the database's migrations and the binary's;
+/// under CONDUIT_STRICT_SCHEMA, refuses to start instead.
+fn check_schema(unknown: &[String], modified: &[String], strict: bool) -> Result<(), StartupError> {
+    let mut problems = Vec::new();
+    if !unknown.is_empty() {
+        problems.push(format!(
+            "the database has migrations this binary does not know: {} (a newer binary applied them)",
+            unknown.join(", ")
+        ));
+    }
+    if !modified.is_empty() {
+        problems.push(format!(
+            "applied migrations whose up.sql changed since they ran: {}",
+            modified.join(", ")
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let message = problems.join("; ");
+    if strict {
+        return Err(StartupError::SchemaMismatch(message));
+    }
+    tracing::warn!(unknown = ?unknown, modified = ?modified, "{message}");
+    Ok(())
 }

@@ -51,6 +51,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
     assert_eq!(
         tables,
         [
+            "__conduit_migration_checksums",
             "__diesel_schema_migrations",
             "article_tags",
             "articles",
@@ -244,7 +245,7 @@ async fn row_counts(conn: &mut AsyncPgConnection) -> Vec<String> {
         "SELECT format('%s=%s', table_name, \
                 (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I', table_name), false, true, '')))[1]::text) AS value \
          FROM information_schema.tables \
-         WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations' \
+         WHERE table_schema = 'public' AND table_name NOT LIKE '\\_\\_%' \
          ORDER BY table_name",
     )
     .await

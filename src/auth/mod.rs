@@ -6,6 +6,7 @@
 //! too (an `Option<AuthUser>` would silently turn it into "anonymous").
 
 pub mod password;
+pub mod throttle;
 pub mod token;
 
 use std::future::Future;

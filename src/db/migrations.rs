@@ -11,6 +11,7 @@
 //! `AsyncConnectionWrapper` (diesel-async's own `AsyncMigrationHarness`
 //! panics on actix's current-thread runtime).
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,9 @@ use diesel_migrations::{
     embed_migrations, EmbeddedMigrations, FileBasedMigrations, MigrationHarness,
 };
 use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+include!(concat!(env!("OUT_DIR"), "/embedded_up_sql.rs"));
 
 /// The SQL of `migrations/`, compiled into the binary.
 pub const EMBEDDED_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -46,6 +50,34 @@ diesel::table! {
         version -> VarChar,
         run_on -> Timestamp,
     }
+}
+
+diesel::table! {
+    /// The SHA-256 of each applied migration's up.sql. Ours, created on
+    /// first use the way diesel creates its own table, so that an edit to
+    /// an applied migration is noticed.
+    __conduit_migration_checksums (version) {
+        version -> VarChar,
+        up_sql_sha256 -> Text,
+        recorded_at -> Timestamptz,
+    }
+}
+
+const CREATE_CHECKSUMS_TABLE: &str = "CREATE TABLE IF NOT EXISTS __conduit_migration_checksums (\
+     version VARCHAR(50) PRIMARY KEY NOT NULL, \
+     up_sql_sha256 TEXT NOT NULL, \
+     recorded_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The version part of a migration name: "001" of "001_initial_schema".
+fn version_of(name: &str) -> &str {
+    name.split('_').next().unwrap_or(name)
 }
 
 /// Which migrations to apply: the embedded ones, or (for tests of
@@ -88,6 +120,91 @@ impl MigrationSet {
             .collect();
         known.sort_by(|a, b| a.version.cmp(&b.version));
         Ok(known)
+    }
+
+    /// The SHA-256 of every migration's up.sql, by version.
+    pub fn checksums(&self) -> Result<BTreeMap<String, String>, MigrationError> {
+        match self {
+            MigrationSet::Embedded => Ok(EMBEDDED_UP_SQL
+                .iter()
+                .map(|(name, sql)| (version_of(name).to_owned(), sha256_hex(sql)))
+                .collect()),
+            MigrationSet::Directory(dir) => self
+                .catalog()?
+                .into_iter()
+                .map(|m| {
+                    let sql = std::fs::read_to_string(dir.join(&m.name).join("up.sql"))
+                        .map_err(|e| MigrationError::Source(format!("{}: {e}", m.name)))?;
+                    Ok((m.version, sha256_hex(&sql)))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Applied versions whose recorded checksum differs from the binary's
+/// up.sql, and applied versions with no checksum recorded yet.
+fn compare_checksums(
+    current: &BTreeMap<String, String>,
+    recorded: &HashMap<String, String>,
+    applied: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let mut modified = Vec::new();
+    let mut unrecorded = Vec::new();
+    for version in applied {
+        match (current.get(version), recorded.get(version)) {
+            (Some(now), Some(then)) if now != then => modified.push(version.clone()),
+            (Some(_), None) => unrecorded.push(version.clone()),
+            _ => {}
+        }
+    }
+    (modified, unrecorded)
+}
+
+/// Applied migrations whose up.sql changed since they ran, read-only (for
+/// `migrate status` and boots that do not migrate).
+pub async fn modified_migrations(
+    conn: &mut AsyncPgConnection,
+    set: &MigrationSet,
+    applied: &[String],
+) -> Result<Vec<String>, MigrationError> {
+    use diesel_async::RunQueryDsl;
+
+    let exists: bool = diesel::select(sql::<Bool>(
+        "to_regclass('__conduit_migration_checksums') IS NOT NULL",
+    ))
+    .get_result(conn)
+    .await?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let recorded: HashMap<String, String> = __conduit_migration_checksums::table
+        .select((
+            __conduit_migration_checksums::version,
+            __conduit_migration_checksums::up_sql_sha256,
+        ))
+        .load::<(String, String)>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(compare_checksums(&set.checksums()?, &recorded, applied).0)
+}
+
+impl MigrationError {
+    fn failed(name: &str, reason: String) -> Self {
+        let reason = if reason.contains("lock timeout") {
+            format!(
+                "{reason} (a transaction held a lock on a table this migration changes; it gave up \
+                 after CONDUIT_MIGRATION_LOCK_TIMEOUT instead of blocking traffic behind it: retry \
+                 when that transaction has ended)"
+            )
+        } else {
+            reason
+        };
+        MigrationError::Failed {
+            name: name.to_owned(),
+            reason,
+        }
     }
 }
 
@@ -180,6 +297,10 @@ pub struct AppliedMigration {
 pub struct RunReport {
     pub applied: Vec<AppliedMigration>,
     pub schema_version: Option<String>,
+    /// Applied versions this binary does not know (a newer binary ran).
+    pub unknown: Vec<String>,
+    /// Applied versions whose up.sql changed since they ran.
+    pub modified: Vec<String>,
 }
 
 /// Applies every pending migration of `set` on `conn`, under the lock.
@@ -188,18 +309,29 @@ pub struct RunReport {
 pub async fn run_pending(
     conn: AsyncPgConnection,
     set: MigrationSet,
-    lock_wait: Duration,
+    limits: LockLimits,
 ) -> Result<RunReport, MigrationError> {
-    under_lock(conn, lock_wait, move |conn| apply_pending(conn, &set)).await
+    under_lock(conn, limits, move |conn| apply_pending(conn, &set)).await
+}
+
+/// How long to wait, for the migration lock and for table locks.
+#[derive(Debug, Clone, Copy)]
+pub struct LockLimits {
+    /// Waiting for another process's migration lock.
+    pub migration_lock_wait: Duration,
+    /// Waiting for a table lock inside a migration (PostgreSQL's
+    /// `lock_timeout`): a migration queued behind a long transaction
+    /// would block every query queued behind it.
+    pub table_lock_timeout: Duration,
 }
 
 /// Reverts the newest applied migration, under the lock; returns its name.
 pub async fn revert_last(
     conn: AsyncPgConnection,
     set: MigrationSet,
-    lock_wait: Duration,
+    limits: LockLimits,
 ) -> Result<String, MigrationError> {
-    under_lock(conn, lock_wait, move |conn| {
+    under_lock(conn, limits, move |conn| {
         let migration = newest_applied(conn, &set)?;
         revert(conn, migration.as_ref())
     })
@@ -211,12 +343,12 @@ pub async fn revert_last(
 pub async fn redo_last(
     conn: AsyncPgConnection,
     set: MigrationSet,
-    lock_wait: Duration,
+    limits: LockLimits,
 ) -> Result<String, MigrationError> {
-    under_lock(conn, lock_wait, move |conn| {
+    under_lock(conn, limits, move |conn| {
         let migration = newest_applied(conn, &set)?;
         revert(conn, migration.as_ref())?;
-        apply(conn, migration.as_ref())?;
+        apply(conn, migration.as_ref(), &set.checksums()?)?;
         Ok(migration.name().to_string())
     })
     .await
@@ -225,7 +357,7 @@ pub async fn redo_last(
 /// Runs `work` on a blocking thread while holding the migration lock.
 async fn under_lock<T, F>(
     conn: AsyncPgConnection,
-    lock_wait: Duration,
+    limits: LockLimits,
     work: F,
 ) -> Result<T, MigrationError>
 where
@@ -236,8 +368,16 @@ where
     // through this runtime's handle from the blocking thread.
     let mut conn = BlockingPgConnection::from(conn);
     tokio::task::spawn_blocking(move || {
-        acquire_lock(&mut conn, lock_wait)?;
-        let outcome = work(&mut conn);
+        use diesel::connection::SimpleConnection;
+
+        acquire_lock(&mut conn, limits.migration_lock_wait)?;
+        let outcome = conn
+            .batch_execute(&format!(
+                "SET lock_timeout = {}",
+                limits.table_lock_timeout.as_millis()
+            ))
+            .map_err(MigrationError::from)
+            .and_then(|()| work(&mut conn));
         // Closing the connection would release the lock too; unlocking
         // explicitly lets the next replica go on at once.
         if let Err(error) = release_lock(&mut conn) {
@@ -336,17 +476,42 @@ fn apply_pending(
     conn: &mut BlockingPgConnection,
     set: &MigrationSet,
 ) -> Result<RunReport, MigrationError> {
+    use diesel::RunQueryDsl;
+
+    diesel::sql_query(CREATE_CHECKSUMS_TABLE).execute(conn)?;
+    let checksums = set.checksums()?;
     // Read under the lock: another replica may have applied them meanwhile.
     let pending = conn.pending_migrations(set.clone()).map_err(bookkeeping)?;
     let mut applied = Vec::with_capacity(pending.len());
     for migration in &pending {
-        applied.push(apply(conn, migration.as_ref())?);
+        applied.push(apply(conn, migration.as_ref(), &checksums)?);
     }
-    let schema_version = conn
+    let mut versions: Vec<String> = conn
         .applied_migrations()
         .map_err(bookkeeping)?
-        .first()
-        .map(|v| v.to_string());
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    versions.reverse();
+    let schema_version = versions.last().cloned();
+    let recorded: HashMap<String, String> = __conduit_migration_checksums::table
+        .select((
+            __conduit_migration_checksums::version,
+            __conduit_migration_checksums::up_sql_sha256,
+        ))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    let (modified, unrecorded) = compare_checksums(&checksums, &recorded, &versions);
+    // Applied before checksums were kept (or by diesel_cli): trust them now.
+    for version in &unrecorded {
+        record_checksum(conn, version, &checksums[version])?;
+    }
+    let unknown: Vec<String> = versions
+        .iter()
+        .filter(|v| !checksums.contains_key(*v))
+        .cloned()
+        .collect();
     let shown = schema_version.as_deref().unwrap_or("none");
     if applied.is_empty() {
         tracing::info!(schema_version = shown, "schema up to date at {shown}");
@@ -360,21 +525,48 @@ fn apply_pending(
     Ok(RunReport {
         applied,
         schema_version,
+        unknown,
+        modified,
     })
 }
 
+fn record_checksum(
+    conn: &mut BlockingPgConnection,
+    version: &str,
+    checksum: &str,
+) -> Result<(), MigrationError> {
+    use diesel::RunQueryDsl;
+
+    diesel::insert_into(__conduit_migration_checksums::table)
+        .values((
+            __conduit_migration_checksums::version.eq(version),
+            __conduit_migration_checksums::up_sql_sha256.eq(checksum),
+        ))
+        .on_conflict(__conduit_migration_checksums::version)
+        .do_update()
+        .set((
+            __conduit_migration_checksums::up_sql_sha256.eq(checksum),
+            __conduit_migration_checksums::recorded_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Applies one migration and records its checksum.
 fn apply(
     conn: &mut BlockingPgConnection,
     migration: &dyn Migration<Pg>,
+    checksums: &BTreeMap<String, String>,
 ) -> Result<AppliedMigration, MigrationError> {
     let name = migration.name().to_string();
     let started = Instant::now();
     conn.run_migration(migration)
-        .map_err(|e| MigrationError::Failed {
-            name: name.clone(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| MigrationError::failed(&name, e.to_string()))?;
     let duration = started.elapsed();
+    let version = migration.name().version().to_string();
+    if let Some(checksum) = checksums.get(&version) {
+        record_checksum(conn, &version, checksum)?;
+    }
     tracing::info!(
         migration = %name,
         version = %migration.name().version(),
@@ -392,10 +584,15 @@ fn revert(
     let name = migration.name().to_string();
     let started = Instant::now();
     conn.revert_migration(migration)
-        .map_err(|e| MigrationError::Failed {
-            name: name.clone(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| MigrationError::failed(&name, e.to_string()))?;
+    {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(CREATE_CHECKSUMS_TABLE).execute(conn)?;
+        diesel::delete(__conduit_migration_checksums::table.filter(
+            __conduit_migration_checksums::version.eq(migration.name().version().to_string()),
+        ))
+        .execute(conn)?;
+    }
     tracing::info!(
         migration = %name,
         duration_ms = started.elapsed().as_millis() as u64,

@@ -1,7 +1,7 @@
 //! Users and authentication (spec: "User and Authentication"), plus the
 //! `DELETE /api/user/session` extension that ends the presented session.
 
-use actix_web::{delete, get, post, put, web, HttpResponse};
+use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::views::UserResponse;
+use crate::auth::throttle::LoginThrottle;
 use crate::auth::{password, token, AuthUser, DEMO_EMAIL};
 use crate::config::AuthSettings;
 use crate::db::users::{self, NewUser, User, UserChanges};
@@ -158,12 +159,15 @@ async fn register(
         (status = 200, description = "Logged in", body = UserResponse),
         (status = 401, description = "Invalid credentials", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ErrorBody),
+        (status = 429, description = "Too many failed logins; see Retry-After", body = ErrorBody),
     )
 )]
 #[post("/users/login")]
 async fn login(
+    request: HttpRequest,
     pool: web::Data<Pool>,
     settings: web::Data<AuthSettings>,
+    throttle: web::Data<LoginThrottle>,
     body: JsonBody<LoginRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.user;
@@ -180,12 +184,21 @@ async fn login(
         ));
     };
 
+    // The peer address, not X-Forwarded-For, which any client can write.
+    let address = request.peer_addr().map(|a| a.ip());
+    if let Some(wait) = throttle.blocked_for(address, &email) {
+        return Err(AppError::TooManyFailedLogins {
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
     let mut conn = pool.get().await?;
     let user = users::find_by_email(&mut conn, &email).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     if !password::verify(password, stored_hash).await? {
+        throttle.record_failure(address, &email);
         return Err(AppError::InvalidCredentials);
     }
+    throttle.record_success(&email);
     let user = user.ok_or(AppError::InvalidCredentials)?;
     if user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !settings.demo_login_allowed {
         tracing::warn!(

@@ -344,3 +344,145 @@ pub fn at_port(url: &Url, port: u16) -> Url {
     moved.set_port(Some(port)).expect("a port");
     moved
 }
+
+/// A PostgreSQL server of the test's own, which the test may stop and
+/// start: for faults the shared server must not suffer. Runs as the
+/// `postgres` user when the tests run as root.
+pub struct TestCluster {
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    pub port: u16,
+}
+
+fn pg_bin_dir() -> std::path::PathBuf {
+    if let Ok(dir) = std::env::var("PG_BIN") {
+        return dir.into();
+    }
+    let mut candidates: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.sort();
+    candidates
+        .pop()
+        .filter(|dir| dir.join("pg_ctl").exists())
+        .expect("PostgreSQL server binaries (set PG_BIN to their directory)")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+impl TestCluster {
+    pub fn start() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("conduit-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(dir.join("run")).expect("cluster directory");
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(&dir)
+                .status();
+            assert!(
+                status.map(|s| s.success()).unwrap_or(false),
+                "chown the cluster to postgres"
+            );
+        }
+        let cluster = Self {
+            bin: pg_bin_dir(),
+            port: free_port(),
+            dir,
+        };
+        let data = cluster.dir.join("data");
+        let output = cluster
+            .as_server_user(&cluster.bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "conduit",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ])
+            .output()
+            .expect("run initdb");
+        assert!(
+            output.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        cluster.resume();
+        cluster
+    }
+
+    fn as_server_user(&self, program: &std::path::Path) -> Command {
+        if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> std::process::Output {
+        self.as_server_user(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(args)
+            .output()
+            .expect("run pg_ctl")
+    }
+
+    /// Starts (again) and waits until it accepts connections.
+    pub fn resume(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.join("run").display()
+        );
+        let log = self.dir.join("postgres.log");
+        let output = self.pg_ctl(&["-w", "-l", log.to_str().unwrap(), "-o", &options, "start"]);
+        assert!(
+            output.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Stops it the way a crash or an operator would: connections are cut.
+    pub fn halt(&self) {
+        let output = self.pg_ctl(&["-w", "-m", "fast", "stop"]);
+        assert!(
+            output.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    pub fn url(&self, database: &str) -> Url {
+        Url::parse(&format!(
+            "postgres://conduit@127.0.0.1:{}/{database}",
+            self.port
+        ))
+        .unwrap()
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let _ = self.pg_ctl(&["-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
