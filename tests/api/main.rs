@@ -7,6 +7,7 @@ mod helpers;
 
 mod articles;
 mod comments;
+mod hostile;
 mod input;
 mod openapi;
 mod profiles;

@@ -299,3 +299,118 @@ async fn the_demo_account_logs_in_in_development_only() {
     assert_eq!(prod.error("credentials"), "invalid");
     assert_eq!(prod_allowed.status, 200);
 }
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_account_and_address_but_successes_never() {
+    let strict = crate::helpers::spawn_app_with(&["--login-max-failures", "3"]).await;
+    strict.register("target").await;
+    strict.register("neighbour").await;
+    let relaxed = spawn_app().await;
+    relaxed.register("regular").await;
+
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(
+            strict
+                .login("target@example.org", "wrong-password")
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    let blocked = strict
+        .client
+        .post(format!("{}/api/users/login", strict.address))
+        .json(&json!({"user": {"email": "target@example.org", "password": "password123"}}))
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let blocked_status = blocked.status();
+    let blocked_body: serde_json::Value = blocked.json().await.unwrap();
+    let same_address = strict.login("neighbour@example.org", "password123").await;
+    let mut successes = Vec::new();
+    for _ in 0..15 {
+        successes.push(
+            relaxed
+                .login("regular@example.org", "password123")
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+
+    assert_eq!(statuses, [401, 401, 401]);
+    assert_eq!(blocked_status, 429, "blocked, even with the right password");
+    assert!(retry_after > 0 && retry_after <= 15 * 60, "{retry_after}");
+    assert_eq!(
+        blocked_body["errors"]["credentials"][0],
+        "too many failed attempts; retry later"
+    );
+    assert_eq!(same_address.status, 429, "the address is blocked too");
+    assert!(successes.iter().all(|s| *s == 200), "{successes:?}");
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_cors_only_for_listed_origins() {
+    let closed = spawn_app().await;
+    let open = crate::helpers::spawn_app_with(&["--cors-origins", "https://app.example.org"]).await;
+    let preflight = |app: &crate::helpers::TestApp, origin: &str| {
+        app.client
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/api/articles", app.address),
+            )
+            .header("Origin", origin.to_owned())
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+
+    let api = closed
+        .client
+        .get(format!("{}/api/tags", closed.address))
+        .send()
+        .await
+        .unwrap();
+    let docs = closed
+        .client
+        .get(format!("{}/api/docs/", closed.address))
+        .send()
+        .await
+        .unwrap();
+    let no_cors = preflight(&closed, "https://app.example.org").await.unwrap();
+    let allowed = preflight(&open, "https://app.example.org").await.unwrap();
+    let other = preflight(&open, "https://evil.example.net").await.unwrap();
+
+    assert_eq!(api.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(api.headers()["referrer-policy"], "no-referrer");
+    assert!(api.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    let docs_policy = docs.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        docs_policy.contains("script-src 'self'") && !docs_policy.contains("http"),
+        "{docs_policy}"
+    );
+    assert!(no_cors
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.org"
+    );
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
