@@ -76,7 +76,7 @@ schema-check: db-up diesel-cli ## Fail when src/schema.rs differs from what the 
 	  && echo "src/schema.rs matches the migrations"
 
 ##@ Checks
-.PHONY: test lint conformance
+.PHONY: test lint conformance fuzz-api
 test: db-up diesel-cli ## Run every test against a real PostgreSQL
 	@$(DEV_DB) sweep conduit_test_ >/dev/null
 	cargo test --locked --all-targets
@@ -87,6 +87,9 @@ lint: ## rustfmt and clippy with warnings as errors
 
 conformance: db-up ## Run the public RealWorld Hurl suite against the release binary on a fresh database
 	scripts/conformance.sh
+
+fuzz-api: db-up ## Fuzz the API with schemathesis against its own OpenAPI document (FUZZ_EXAMPLES=100)
+	scripts/fuzz-api.sh
 
 .PHONY: bench
 bench: db-up ## Benchmarks (release build): boot time to /ready on an empty and an up-to-date database
