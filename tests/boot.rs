@@ -224,11 +224,13 @@ async fn requests_are_logged_with_route_pattern_and_request_id_and_counted_in_me
     }
     assert!(metrics.contains("conduit_schema_version 2"), "{metrics}");
     let line = server
-        .log_events()
-        .into_iter()
-        .find(|e| {
-            e["request_id"] == "test-request-42" || e["span"]["request_id"] == "test-request-42"
-        })
+        .wait_for_event(
+            |e| {
+                e["request_id"] == "test-request-42" || e["span"]["request_id"] == "test-request-42"
+            },
+            Duration::from_secs(10),
+        )
+        .await
         .unwrap_or_else(|| panic!("no log line with the request id:\n{}", server.output()));
     assert_eq!(line["route"], "/health");
     assert_eq!(line["status"], 200);

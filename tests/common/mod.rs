@@ -116,6 +116,7 @@ pub fn free_port() -> u16 {
 pub struct ConduitProcess {
     child: Child,
     output: Arc<Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// The environment every spawned process starts from: JSON logs on a free
@@ -158,9 +159,15 @@ impl ConduitProcess {
         let output = Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
-        collect_lines(stdout, output.clone());
-        collect_lines(stderr, output.clone());
-        Self { child, output }
+        let readers = vec![
+            collect_lines(stdout, output.clone()),
+            collect_lines(stderr, output.clone()),
+        ];
+        Self {
+            child,
+            output,
+            readers,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -182,6 +189,25 @@ impl ConduitProcess {
             .iter()
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect()
+    }
+
+    /// The first log event matching `wanted`, waiting for the output to
+    /// arrive (it is read from a pipe on another thread).
+    pub async fn wait_for_event(
+        &self,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+        timeout: Duration,
+    ) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(event) = self.log_events().into_iter().find(|e| wanted(e)) {
+                return Some(event);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The address the server bound, once it has logged it.
@@ -235,8 +261,15 @@ impl ConduitProcess {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.try_exit_status() {
-                // Let the reader threads drain what is left in the pipes.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Everything the process wrote is read once the pipes close.
+                let readers = std::mem::take(&mut self.readers);
+                tokio::task::spawn_blocking(move || {
+                    for reader in readers {
+                        let _ = reader.join();
+                    }
+                })
+                .await
+                .expect("join the output readers");
                 return Ok(status);
             }
             if Instant::now() > deadline {
@@ -274,13 +307,16 @@ impl Drop for ConduitProcess {
     }
 }
 
-fn collect_lines(stream: impl std::io::Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>) {
+fn collect_lines(
+    stream: impl std::io::Read + Send + 'static,
+    sink: Arc<Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
             sink.lock().expect("output lock").push(line);
         }
-    });
+    })
 }
 
 /// Runs the binary to completion (for `migrate ...` and `healthcheck`).
