@@ -26,36 +26,9 @@ if ! command -v hurl >/dev/null 2>&1; then
     cargo install hurl --version "$hurl_version" --locked
 fi
 
-cargo build --release --locked --bin conduit
-
-db="conduit_conformance_$$"
-log=$(mktemp)
-scripts/dev-db.sh create "$db" >/dev/null
-server=""
-cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-    scripts/dev-db.sh drop "$db" >/dev/null || true
-    rm -f "$log"
-}
-trap cleanup EXIT
-
-url=$(sed -E "s|/[^/?]+(\?.*)?$|/$db\1|" <<<"$DATABASE_URL")
-DATABASE_URL="$url" CONDUIT_LISTEN=127.0.0.1:0 CONDUIT_LOG_FORMAT=json RUST_LOG=warn,conduit::startup=info \
-    target/release/conduit serve >"$log" 2>&1 &
-server=$!
-
-address=""
-for _ in $(seq 1 300); do
-    address=$(sed -nE 's|.*"message":"listening on http://([^"]+)".*|\1|p' "$log" | head -n 1)
-    [ -n "$address" ] && break
-    kill -0 "$server" 2>/dev/null || { cat "$log" >&2; echo "conformance: the server exited before listening" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$address" ] || { cat "$log" >&2; echo "conformance: the server did not start listening" >&2; exit 1; }
-for _ in $(seq 1 100); do
-    CONDUIT_LISTEN="$address" target/release/conduit healthcheck 2>/dev/null && break
-    sleep 0.1
-done
+# shellcheck source=scripts/fresh-server.sh
+. scripts/fresh-server.sh
+start_fresh_server conformance
 
 uid="$(date +%s)$$"
 hurl --test --jobs 1 --variable "host=http://$address" --variable "uid=$uid" "$suite"/hurl/*.hurl

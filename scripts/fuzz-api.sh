@@ -18,31 +18,9 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$schemathesis_ver
     "$venv/bin/pip" install --quiet "schemathesis==$schemathesis_version"
 fi
 
-cargo build --release --locked --bin conduit
-
-db="conduit_fuzz_$$"
-log=$(mktemp)
-scripts/dev-db.sh create "$db" >/dev/null
-server=""
-cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-    scripts/dev-db.sh drop "$db" >/dev/null || true
-    rm -f "$log"
-}
-trap cleanup EXIT
-
-url=$(sed -E "s|/[^/?]+(\?.*)?$|/$db\1|" <<<"$DATABASE_URL")
-DATABASE_URL="$url" CONDUIT_LISTEN=127.0.0.1:0 CONDUIT_LOG_FORMAT=json RUST_LOG=warn,conduit::startup=info \
-    target/release/conduit serve >"$log" 2>&1 &
-server=$!
-address=""
-for _ in $(seq 1 300); do
-    address=$(sed -nE 's|.*"message":"listening on http://([^"]+)".*|\1|p' "$log" | head -n 1)
-    [ -n "$address" ] && break
-    kill -0 "$server" 2>/dev/null || { cat "$log" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$address" ] || { cat "$log" >&2; echo "fuzz-api: the server did not start listening" >&2; exit 1; }
+# shellcheck source=scripts/fresh-server.sh
+. scripts/fresh-server.sh
+start_fresh_server fuzz
 
 token=$("$venv/bin/python" - "$address" <<'PY'
 import json, sys, urllib.request
@@ -65,8 +43,8 @@ echo "fuzz-api: $examples examples per operation, seed $seed"
 
 # Our own errors only: actix-http logs requests it cannot parse (a NUL in a
 # header, say) at ERROR, and those are the client's, answered with 400.
-if grep '"level":"ERROR"' "$log" | grep -q '"target":"conduit'; then
-    grep '"level":"ERROR"' "$log" | grep '"target":"conduit' >&2
+if grep '"level":"ERROR"' "$server_log" | grep -q '"target":"conduit'; then
+    grep '"level":"ERROR"' "$server_log" | grep '"target":"conduit' >&2
     echo "fuzz-api: the server logged errors during the run" >&2
     exit 1
 fi

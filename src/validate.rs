@@ -33,8 +33,14 @@ pub fn required_text(
     let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
     if value.is_empty() {
         errors.add(field, BLANK);
-        None
-    } else if value.chars().count() > max {
+        return None;
+    }
+    bounded(errors, field, value, max)
+}
+
+/// A non-empty text: not too long, no NUL (PostgreSQL text cannot hold one).
+fn bounded(errors: &mut FieldErrors, field: &str, value: String, max: usize) -> Option<String> {
+    if value.chars().count() > max {
         errors.add(field, too_long(max));
         None
     } else if value.contains('\0') {
@@ -113,16 +119,9 @@ pub fn optional_text(
 ) -> Option<String> {
     let value = value?.trim().to_owned();
     if value.is_empty() {
-        None
-    } else if value.chars().count() > max {
-        errors.add(field, too_long(max));
-        None
-    } else if value.contains('\0') {
-        errors.add(field, "can't contain NUL characters");
-        None
-    } else {
-        Some(value)
+        return None;
     }
+    bounded(errors, field, value, max)
 }
 
 /// Tags: trimmed, none blank or too long, duplicates dropped, sorted.

@@ -12,6 +12,17 @@ use serde_json::{json, Value};
 
 const BOOT: Duration = Duration::from_secs(90);
 
+/// A connection holding `articles` locked in an open transaction: every
+/// request that reads articles waits behind it until it rolls back.
+async fn lock_articles(db: &TestDatabase) -> diesel_async::AsyncPgConnection {
+    let mut blocker = db.connect().await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE articles IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    blocker
+}
+
 async fn register(client: &reqwest::Client, base: &str, name: &str) -> String {
     let reply: Value = client
         .post(format!("{base}/api/users"))
@@ -112,11 +123,7 @@ async fn a_statement_over_the_timeout_answers_503_instead_of_hanging() {
     let mut server =
         ConduitProcess::spawn(&db.url(), &[], &[("CONDUIT_DB_STATEMENT_TIMEOUT", "1s")]);
     let address = server.wait_ready(BOOT).await.unwrap();
-    let mut blocker = db.connect().await;
-    blocker
-        .batch_execute("BEGIN; LOCK TABLE articles IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    let mut blocker = lock_articles(&db).await;
 
     let started = Instant::now();
     let reply = reqwest::get(format!("http://{address}/api/articles"))
@@ -304,11 +311,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_refuses_new_connections() {
     let mut server =
         ConduitProcess::spawn(&db.url(), &[], &[("CONDUIT_DB_STATEMENT_TIMEOUT", "30s")]);
     let address = server.wait_ready(BOOT).await.unwrap();
-    let mut blocker = db.connect().await;
-    blocker
-        .batch_execute("BEGIN; LOCK TABLE articles IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    let mut blocker = lock_articles(&db).await;
     let in_flight = tokio::spawn(async move {
         reqwest::Client::new()
             .get(format!("http://{address}/api/articles"))

@@ -133,13 +133,20 @@ async fn boot_concurrently(
     (servers, started.elapsed())
 }
 
-fn applied_lines(servers: &[ConduitProcess]) -> Vec<String> {
-    servers
+/// 001 and 002 recorded once each, applied by exactly one of the servers,
+/// and no server logged an error.
+async fn assert_migrated_once(db: &TestDatabase, servers: &[ConduitProcess]) {
+    assert_eq!(applied_versions(db).await, ["001", "002"]);
+    let applied: Vec<String> = servers
         .iter()
         .flat_map(|s| s.log_events())
         .filter_map(|e| e["message"].as_str().map(str::to_owned))
         .filter(|m| m.starts_with("applied migration"))
-        .collect()
+        .collect();
+    assert_eq!(applied.len(), 2, "each migration applied once: {applied:?}");
+    for server in servers {
+        assert!(server.errors().is_empty(), "{}", server.output());
+    }
 }
 
 #[tokio::test]
@@ -149,15 +156,7 @@ async fn eight_servers_booting_at_once_apply_each_migration_exactly_once() {
     let (servers, took) = boot_concurrently(&db, 8, &["serve"]).await;
     eprintln!("eight concurrent boots ready in {took:?}");
 
-    assert_eq!(applied_versions(&db).await, ["001", "002"]);
-    assert_eq!(
-        applied_lines(&servers).len(),
-        2,
-        "each migration applied once"
-    );
-    for server in &servers {
-        assert!(server.errors().is_empty(), "{}", server.output());
-    }
+    assert_migrated_once(&db, &servers).await;
     let mut conn = db.connect().await;
     let demo = texts(
         &mut conn,
@@ -176,15 +175,7 @@ async fn eight_servers_at_once_with_a_concurrent_index_migration_leave_a_valid_i
         boot_concurrently(&db, 8, &["serve", "--migrations-dir", dir.as_str()]).await;
     eprintln!("eight concurrent boots with CREATE INDEX CONCURRENTLY ready in {took:?}");
 
-    assert_eq!(applied_versions(&db).await, ["001", "002"]);
-    assert_eq!(
-        applied_lines(&servers).len(),
-        2,
-        "each migration applied once"
-    );
-    for server in &servers {
-        assert!(server.errors().is_empty(), "{}", server.output());
-    }
+    assert_migrated_once(&db, &servers).await;
     let mut conn = db.connect().await;
     let validity = texts(
         &mut conn,

@@ -79,13 +79,20 @@ async fn authenticate(pool: Option<web::Data<Pool>>, token: String) -> AppResult
     })
 }
 
+/// What both extractors read from the request before any await.
+fn inputs(request: &HttpRequest) -> (AppResult<Option<String>>, Option<web::Data<Pool>>) {
+    (
+        presented_token(request),
+        request.app_data::<web::Data<Pool>>().cloned(),
+    )
+}
+
 impl FromRequest for AuthUser {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = presented_token(request);
-        let pool = request.app_data::<web::Data<Pool>>().cloned();
+        let (token, pool) = inputs(request);
         Box::pin(async move {
             let token = token?.ok_or(AppError::Unauthorized("is missing"))?;
             authenticate(pool, token).await
@@ -98,8 +105,7 @@ impl FromRequest for MaybeAuthUser {
     type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = presented_token(request);
-        let pool = request.app_data::<web::Data<Pool>>().cloned();
+        let (token, pool) = inputs(request);
         Box::pin(async move {
             match token? {
                 None => Ok(MaybeAuthUser(None)),
