@@ -92,8 +92,9 @@ fuzz-api: db-up ## Fuzz the API with schemathesis against its own OpenAPI docume
 	scripts/fuzz-api.sh
 
 .PHONY: bench
-bench: db-up ## Benchmarks (release build): boot time to /ready on an empty and an up-to-date database
+bench: db-up ## Benchmarks (release build): boot time to /ready; requests/s and latency under wrk for both pool recycling methods
 	scripts/bench-boot.sh
+	scripts/bench-http.sh
 
 ##@ Containers
 .PHONY: docker-clean-start

@@ -16,6 +16,17 @@ pub enum Environment {
     Production,
 }
 
+/// How a pooled connection is checked before a request gets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PoolRecycling {
+    /// A `SELECT 1` round trip on every checkout: a dead connection is
+    /// replaced before the request sees it.
+    Verified,
+    /// No round trip; a connection the server closed is still noticed and
+    /// replaced, a silently dead one fails its first request with 503.
+    Fast,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Pretty,
@@ -69,6 +80,10 @@ pub struct SettingsArgs {
         global = true
     )]
     pub db_acquire_timeout_secs: u64,
+
+    /// verified or fast: whether a checkout first runs `SELECT 1`.
+    #[arg(long, env = "CONDUIT_DB_RECYCLE", value_enum, default_value_t = PoolRecycling::Verified, global = true)]
+    pub db_recycle: PoolRecycling,
 
     /// Longest a request's SQL statement may run before it is cancelled (503).
     #[arg(long, env = "CONDUIT_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration, global = true)]
@@ -184,6 +199,7 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
+    pub recycling: PoolRecycling,
     pub migration_locks: LockLimits,
 }
 
@@ -215,6 +231,7 @@ impl SettingsArgs {
             pool_size: self.db_pool_size,
             acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs.max(1)),
             statement_timeout: self.db_statement_timeout,
+            recycling: self.db_recycle,
             migration_locks: LockLimits {
                 migration_lock_wait: Duration::from_secs(self.migration_lock_wait_secs),
                 table_lock_timeout: self.migration_lock_timeout,
@@ -289,6 +306,7 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("pool_size", &self.pool_size)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
+            .field("recycling", &self.recycling)
             .field("migration_locks", &self.migration_locks)
             .finish()
     }

@@ -38,6 +38,16 @@ async fn register(client: &reqwest::Client, base: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn a_database_outage_answers_503_quickly_and_recovers_without_a_restart() {
+    database_outage("verified").await;
+}
+
+#[tokio::test]
+async fn with_fast_recycling_an_outage_also_answers_503_and_recovers() {
+    database_outage("fast").await;
+}
+
+/// Stops the server's database mid-run and starts it again.
+async fn database_outage(recycle: &str) {
     let cluster = TestCluster::start();
     let mut admin = connect(&cluster.url("postgres")).await;
     texts(&mut admin, "SELECT 'x' AS value").await;
@@ -48,7 +58,10 @@ async fn a_database_outage_answers_503_quickly_and_recovers_without_a_restart() 
     let mut server = ConduitProcess::spawn(
         cluster.url("conduit").as_str(),
         &[],
-        &[("CONDUIT_DB_ACQUIRE_TIMEOUT", "2")],
+        &[
+            ("CONDUIT_DB_ACQUIRE_TIMEOUT", "2"),
+            ("CONDUIT_DB_RECYCLE", recycle),
+        ],
     );
     let address = server.wait_ready(BOOT).await.unwrap();
     let base = format!("http://{address}");
@@ -74,7 +87,7 @@ async fn a_database_outage_answers_503_quickly_and_recovers_without_a_restart() 
         .await
         .unwrap()
         .status();
-    eprintln!("outage: first request answered {status} after {failed_after:?}");
+    eprintln!("outage ({recycle}): first request answered {status} after {failed_after:?}");
 
     assert_eq!(status, 503);
     assert_eq!(body, json!({"errors": {"database": ["unavailable"]}}));
@@ -103,7 +116,7 @@ async fn a_database_outage_answers_503_quickly_and_recovers_without_a_restart() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!(
-        "outage: requests succeed again {:?} after the database came back",
+        "outage ({recycle}): requests succeed again {:?} after the database came back",
         resumed.elapsed()
     );
     let user = client

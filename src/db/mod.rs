@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel_async::pooled_connection::deadpool::{BuildError, Object};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
-use crate::config::DatabaseSettings;
+use crate::config::{DatabaseSettings, PoolRecycling};
 
 /// The request pool: deadpool over diesel-async connections.
 pub type Pool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
@@ -60,6 +62,10 @@ pub fn build_pool(
 ) -> Result<Pool, BuildError> {
     let timeout_ms = settings.statement_timeout.as_millis();
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.recycling_method = match settings.recycling {
+        PoolRecycling::Verified => RecyclingMethod::Verified,
+        PoolRecycling::Fast => RecyclingMethod::Fast,
+    };
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         let queries = queries.clone();
