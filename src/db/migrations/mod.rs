@@ -1,45 +1,35 @@
 //! Embedded migrations, applied under a PostgreSQL advisory lock so that any
-//! number of replicas can boot at once.
-//!
-//! diesel's harness takes no lock of its own. Waiting in a blocking
-//! `pg_advisory_lock` would hold a snapshot open, and a `CREATE INDEX
-//! CONCURRENTLY` run by the lock holder waits for every older snapshot: a
-//! deadlock. So waiters poll `pg_try_advisory_lock` with no statement open
-//! in between, and the holder re-reads what is pending once it has the lock.
+//! number of replicas can boot at once: diesel's harness takes no lock of
+//! its own (see `lock`). The lock holder re-reads what is pending once it
+//! has the lock, since another replica may have done the work meanwhile.
 //!
 //! The harness is synchronous; it runs on a blocking thread through
 //! `AsyncConnectionWrapper` (diesel-async's own `AsyncMigrationHarness`
 //! panics on actix's current-thread runtime).
 
-use std::collections::{BTreeMap, HashMap};
+mod checksums;
+mod lock;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use diesel::dsl::sql;
 use diesel::migration::{Migration, MigrationSource};
 use diesel::pg::Pg;
-use diesel::sql_types::{Bool, Integer, Text};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, QueryableByName};
+use diesel::sql_types::Bool;
+use diesel::{ExpressionMethods, QueryDsl, QueryResult};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::{
     embed_migrations, EmbeddedMigrations, FileBasedMigrations, MigrationHarness,
 };
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-include!(concat!(env!("OUT_DIR"), "/embedded_up_sql.rs"));
+pub use checksums::modified_migrations;
 
 /// The SQL of `migrations/`, compiled into the binary.
 pub const EMBEDDED_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
-
-/// How long a waiting process sleeps between two tries for the lock.
-const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(200);
-/// How often a waiting process says that it is still waiting.
-const LOCK_WAIT_LOG_INTERVAL: Duration = Duration::from_secs(5);
-/// The advisory lock key: fixed per database, so replicas of one database
-/// exclude each other and other databases on the server are not affected.
-const LOCK_KEY: &str = "hashtextextended('conduit:migrations:' || current_database(), 0)";
 
 type BlockingPgConnection = AsyncConnectionWrapper<AsyncPgConnection>;
 
@@ -50,34 +40,6 @@ diesel::table! {
         version -> VarChar,
         run_on -> Timestamp,
     }
-}
-
-diesel::table! {
-    /// The SHA-256 of each applied migration's up.sql. Ours, created on
-    /// first use the way diesel creates its own table, so that an edit to
-    /// an applied migration is noticed.
-    __conduit_migration_checksums (version) {
-        version -> VarChar,
-        up_sql_sha256 -> Text,
-        recorded_at -> Timestamptz,
-    }
-}
-
-const CREATE_CHECKSUMS_TABLE: &str = "CREATE TABLE IF NOT EXISTS __conduit_migration_checksums (\
-     version VARCHAR(50) PRIMARY KEY NOT NULL, \
-     up_sql_sha256 TEXT NOT NULL, \
-     recorded_at TIMESTAMPTZ NOT NULL DEFAULT now())";
-
-fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The version part of a migration name: "001" of "001_initial_schema".
-fn version_of(name: &str) -> &str {
-    name.split('_').next().unwrap_or(name)
 }
 
 /// Which migrations to apply: the embedded ones, or (for tests of
@@ -121,73 +83,6 @@ impl MigrationSet {
         known.sort_by(|a, b| a.version.cmp(&b.version));
         Ok(known)
     }
-
-    /// The SHA-256 of every migration's up.sql, by version.
-    pub fn checksums(&self) -> Result<BTreeMap<String, String>, MigrationError> {
-        match self {
-            MigrationSet::Embedded => Ok(EMBEDDED_UP_SQL
-                .iter()
-                .map(|(name, sql)| (version_of(name).to_owned(), sha256_hex(sql)))
-                .collect()),
-            MigrationSet::Directory(dir) => self
-                .catalog()?
-                .into_iter()
-                .map(|m| {
-                    let sql = std::fs::read_to_string(dir.join(&m.name).join("up.sql"))
-                        .map_err(|e| MigrationError::Source(format!("{}: {e}", m.name)))?;
-                    Ok((m.version, sha256_hex(&sql)))
-                })
-                .collect(),
-        }
-    }
-}
-
-/// Applied versions whose recorded checksum differs from the binary's
-/// up.sql, and applied versions with no checksum recorded yet.
-fn compare_checksums(
-    current: &BTreeMap<String, String>,
-    recorded: &HashMap<String, String>,
-    applied: &[String],
-) -> (Vec<String>, Vec<String>) {
-    let mut modified = Vec::new();
-    let mut unrecorded = Vec::new();
-    for version in applied {
-        match (current.get(version), recorded.get(version)) {
-            (Some(now), Some(then)) if now != then => modified.push(version.clone()),
-            (Some(_), None) => unrecorded.push(version.clone()),
-            _ => {}
-        }
-    }
-    (modified, unrecorded)
-}
-
-/// Applied migrations whose up.sql changed since they ran, read-only (for
-/// `migrate status` and boots that do not migrate).
-pub async fn modified_migrations(
-    conn: &mut AsyncPgConnection,
-    set: &MigrationSet,
-    applied: &[String],
-) -> Result<Vec<String>, MigrationError> {
-    use diesel_async::RunQueryDsl;
-
-    let exists: bool = diesel::select(sql::<Bool>(
-        "to_regclass('__conduit_migration_checksums') IS NOT NULL",
-    ))
-    .get_result(conn)
-    .await?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    let recorded: HashMap<String, String> = __conduit_migration_checksums::table
-        .select((
-            __conduit_migration_checksums::version,
-            __conduit_migration_checksums::up_sql_sha256,
-        ))
-        .load::<(String, String)>(conn)
-        .await?
-        .into_iter()
-        .collect();
-    Ok(compare_checksums(&set.checksums()?, &recorded, applied).0)
 }
 
 impl MigrationError {
@@ -370,7 +265,7 @@ where
     tokio::task::spawn_blocking(move || {
         use diesel::connection::SimpleConnection;
 
-        acquire_lock(&mut conn, limits.migration_lock_wait)?;
+        lock::acquire_lock(&mut conn, limits.migration_lock_wait)?;
         let outcome = conn
             .batch_execute(&format!(
                 "SET lock_timeout = {}",
@@ -380,92 +275,13 @@ where
             .and_then(|()| work(&mut conn));
         // Closing the connection would release the lock too; unlocking
         // explicitly lets the next replica go on at once.
-        if let Err(error) = release_lock(&mut conn) {
+        if let Err(error) = lock::release_lock(&mut conn) {
             tracing::warn!(%error, "could not release the migration lock; it ends with the connection");
         }
         outcome
     })
     .await
     .map_err(|e| MigrationError::Task(e.to_string()))?
-}
-
-#[derive(QueryableByName)]
-struct LockHolder {
-    #[diesel(sql_type = Integer)]
-    pid: i32,
-    #[diesel(sql_type = Text)]
-    application_name: String,
-}
-
-fn acquire_lock(
-    conn: &mut BlockingPgConnection,
-    lock_wait: Duration,
-) -> Result<(), MigrationError> {
-    use diesel::RunQueryDsl;
-
-    let started = Instant::now();
-    let mut last_log: Option<Instant> = None;
-    loop {
-        let locked: bool =
-            diesel::select(sql::<Bool>(&format!("pg_try_advisory_lock({LOCK_KEY})")))
-                .get_result(conn)?;
-        if locked {
-            if last_log.is_some() {
-                tracing::info!(
-                    waited_ms = started.elapsed().as_millis() as u64,
-                    "took the migration lock"
-                );
-            }
-            return Ok(());
-        }
-        if started.elapsed() >= lock_wait {
-            let holder = lock_holder(conn)
-                .map(|h| format!(" (held by pid {}, {:?})", h.pid, h.application_name))
-                .unwrap_or_default();
-            return Err(MigrationError::LockTimeout {
-                waited_secs: started.elapsed().as_secs(),
-                holder,
-            });
-        }
-        if last_log.is_none_or(|at| at.elapsed() >= LOCK_WAIT_LOG_INTERVAL) {
-            match lock_holder(conn) {
-                Some(holder) => tracing::info!(
-                    holder_pid = holder.pid,
-                    holder_application = %holder.application_name,
-                    "waiting for the migration lock held by another process"
-                ),
-                None => tracing::info!("waiting for the migration lock"),
-            }
-            last_log = Some(Instant::now());
-        }
-        std::thread::sleep(LOCK_POLL_INTERVAL);
-    }
-}
-
-/// Who holds the migration lock, if anyone (best effort, for the logs).
-fn lock_holder(conn: &mut BlockingPgConnection) -> Option<LockHolder> {
-    use diesel::RunQueryDsl;
-
-    // A bigint advisory key is stored as classid (high half) and objid
-    // (low half), with objsubid 1.
-    diesel::sql_query(format!(
-        "SELECT a.pid, coalesce(a.application_name, '') AS application_name \
-         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-           AND ((l.classid::bigint << 32) | l.objid::bigint) = {LOCK_KEY} \
-         LIMIT 1"
-    ))
-    .get_result::<LockHolder>(conn)
-    .optional()
-    .ok()
-    .flatten()
-}
-
-fn release_lock(conn: &mut BlockingPgConnection) -> QueryResult<bool> {
-    use diesel::RunQueryDsl;
-
-    diesel::select(sql::<Bool>(&format!("pg_advisory_unlock({LOCK_KEY})"))).get_result(conn)
 }
 
 fn bookkeeping(error: impl std::fmt::Display) -> MigrationError {
@@ -476,9 +292,6 @@ fn apply_pending(
     conn: &mut BlockingPgConnection,
     set: &MigrationSet,
 ) -> Result<RunReport, MigrationError> {
-    use diesel::RunQueryDsl;
-
-    diesel::sql_query(CREATE_CHECKSUMS_TABLE).execute(conn)?;
     let checksums = set.checksums()?;
     // Read under the lock: another replica may have applied them meanwhile.
     let pending = conn.pending_migrations(set.clone()).map_err(bookkeeping)?;
@@ -494,19 +307,7 @@ fn apply_pending(
         .collect();
     versions.reverse();
     let schema_version = versions.last().cloned();
-    let recorded: HashMap<String, String> = __conduit_migration_checksums::table
-        .select((
-            __conduit_migration_checksums::version,
-            __conduit_migration_checksums::up_sql_sha256,
-        ))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
-    let (modified, unrecorded) = compare_checksums(&checksums, &recorded, &versions);
-    // Applied before checksums were kept (or by diesel_cli): trust them now.
-    for version in &unrecorded {
-        record_checksum(conn, version, &checksums[version])?;
-    }
+    let modified = checksums::verify(conn, &checksums, &versions)?;
     let unknown: Vec<String> = versions
         .iter()
         .filter(|v| !checksums.contains_key(*v))
@@ -530,28 +331,6 @@ fn apply_pending(
     })
 }
 
-fn record_checksum(
-    conn: &mut BlockingPgConnection,
-    version: &str,
-    checksum: &str,
-) -> Result<(), MigrationError> {
-    use diesel::RunQueryDsl;
-
-    diesel::insert_into(__conduit_migration_checksums::table)
-        .values((
-            __conduit_migration_checksums::version.eq(version),
-            __conduit_migration_checksums::up_sql_sha256.eq(checksum),
-        ))
-        .on_conflict(__conduit_migration_checksums::version)
-        .do_update()
-        .set((
-            __conduit_migration_checksums::up_sql_sha256.eq(checksum),
-            __conduit_migration_checksums::recorded_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
 /// Applies one migration and records its checksum.
 fn apply(
     conn: &mut BlockingPgConnection,
@@ -565,7 +344,7 @@ fn apply(
     let duration = started.elapsed();
     let version = migration.name().version().to_string();
     if let Some(checksum) = checksums.get(&version) {
-        record_checksum(conn, &version, checksum)?;
+        checksums::record(conn, &version, checksum)?;
     }
     tracing::info!(
         migration = %name,
@@ -585,14 +364,7 @@ fn revert(
     let started = Instant::now();
     conn.revert_migration(migration)
         .map_err(|e| MigrationError::failed(&name, e.to_string()))?;
-    {
-        use diesel::RunQueryDsl;
-        diesel::sql_query(CREATE_CHECKSUMS_TABLE).execute(conn)?;
-        diesel::delete(__conduit_migration_checksums::table.filter(
-            __conduit_migration_checksums::version.eq(migration.name().version().to_string()),
-        ))
-        .execute(conn)?;
-    }
+    checksums::forget(conn, &migration.name().version().to_string())?;
     tracing::info!(
         migration = %name,
         duration_ms = started.elapsed().as_millis() as u64,
