@@ -43,45 +43,17 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let known = settings.migrations.catalog()?;
-        let mut conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
+        let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let metrics = Metrics::new();
-        let (unknown, modified) = if settings.migrate_on_start {
-            let report = migrations::run_pending(
-                conn,
-                settings.migrations.clone(),
-                settings.database.migration_locks,
-            )
-            .await?;
-            metrics.set_schema_version(report.schema_version.as_deref());
-            (report.unknown, report.modified)
-        } else {
-            let state = migrations::schema_state(&mut conn, &known)
-                .await
-                .map_err(MigrationError::Database)?;
-            metrics.set_schema_version(state.version());
-            if !state.pending.is_empty() {
-                tracing::warn!(
-                    pending = ?state.pending,
-                    "CONDUIT_MIGRATE_ON_START is off and migrations are pending: /ready answers 503 until `conduit migrate run` applies them"
-                );
-            }
-            let modified =
-                migrations::modified_migrations(&mut conn, &settings.migrations, &state.applied)
-                    .await?;
-            (state.unknown, modified)
-        };
-        check_schema(&unknown, &modified, settings.strict_schema)?;
+        bring_schema_up_to_date(conn, &settings, &known, &metrics).await?;
 
         let pool = db::build_pool(&settings.database, metrics.db_queries())?;
-        let listener =
-            TcpListener::bind(&settings.listen).map_err(|source| StartupError::Bind {
-                address: settings.listen.clone(),
-                source,
-            })?;
-        let address = listener.local_addr().map_err(|source| StartupError::Bind {
+        let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),
             source,
-        })?;
+        };
+        let listener = TcpListener::bind(&settings.listen).map_err(bind_error)?;
+        let address = listener.local_addr().map_err(bind_error)?;
 
         if settings.environment == Environment::Production {
             warn_about_demo_account(&pool, settings.auth.demo_login_allowed).await;
@@ -117,10 +89,7 @@ impl Application {
                 .wrap(from_fn(telemetry::log_request))
         })
         .listen(listener)
-        .map_err(|source| StartupError::Bind {
-            address: settings.listen.clone(),
-            source,
-        })?
+        .map_err(bind_error)?
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .run();
         tracing::info!(%address, "listening on http://{address}");
@@ -172,6 +141,42 @@ async fn warn_about_demo_account(pool: &Pool, login_allowed: bool) {
         Ok(false) => {}
         Err(error) => tracing::warn!(%error, "could not check for the demo account"),
     }
+}
+
+/// Migrates on the dedicated connection (or, with migrate-on-start off,
+/// only looks), then checks what the database holds against the binary.
+async fn bring_schema_up_to_date(
+    mut conn: diesel_async::AsyncPgConnection,
+    settings: &Settings,
+    known: &[migrations::KnownMigration],
+    metrics: &Metrics,
+) -> Result<(), StartupError> {
+    let (unknown, modified) = if settings.migrate_on_start {
+        let report = migrations::run_pending(
+            conn,
+            settings.migrations.clone(),
+            settings.database.migration_locks,
+        )
+        .await?;
+        metrics.set_schema_version(report.schema_version.as_deref());
+        (report.unknown, report.modified)
+    } else {
+        let state = migrations::schema_state(&mut conn, known)
+            .await
+            .map_err(MigrationError::Database)?;
+        metrics.set_schema_version(state.version());
+        if !state.pending.is_empty() {
+            tracing::warn!(
+                pending = ?state.pending,
+                "CONDUIT_MIGRATE_ON_START is off and migrations are pending: /ready answers 503 until `conduit migrate run` applies them"
+            );
+        }
+        let modified =
+            migrations::modified_migrations(&mut conn, &settings.migrations, &state.applied)
+                .await?;
+        (state.unknown, modified)
+    };
+    check_schema(&unknown, &modified, settings.strict_schema)
 }
 
 /// Says what differs between the database's migrations and the binary's;
