@@ -36,14 +36,51 @@ pg_bin() {
     return 1
 }
 
-# PostgreSQL refuses to run as root: as root, run the server as `postgres`.
+ensure_postgres_user() {
+    id -u postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
+}
+
+# PostgreSQL refuses to run as root: as root, run the server as `postgres`
+# (from /, since the checkout may be in a directory it cannot enter).
 as_server_user() {
     if [ "$(id -u)" = 0 ]; then
-        id -u postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
-        runuser -u postgres -- "$@"
+        ensure_postgres_user
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
+}
+
+# As root, the cluster's directory must be one the postgres user can reach.
+# A checkout under /root is not: then the cluster lives in /var/tmp and
+# .local/postgres links to it.
+prepare_cluster_dir() {
+    mkdir -p "$root/.local"
+    if [ "$(id -u)" != 0 ]; then
+        mkdir -p "$dir"
+        return
+    fi
+    ensure_postgres_user
+    if [ ! -e "$dir" ]; then
+        mkdir -p "$dir"
+        chown postgres "$dir"
+        if ! as_server_user test -w "$dir"; then
+            rmdir "$dir"
+            local elsewhere
+            elsewhere="/var/tmp/conduit-postgres-$(printf '%s' "$root" | sha256sum | cut -c1-12)"
+            mkdir -p "$elsewhere"
+            chown postgres "$elsewhere"
+            ln -s "$elsewhere" "$dir"
+            echo "dev-db: the postgres user cannot reach $root; the cluster lives in $elsewhere" >&2
+        fi
+    fi
+    dir=$(readlink -f "$dir")
+    data="$dir/data"
+    sock="$dir/run"
+    log="$dir/postgres.log"
+    mkdir -p "$sock"
+    chown -R postgres "$dir"
+    as_server_user test -w "$dir" || die "the postgres user cannot write to $dir: move the checkout somewhere it can reach, or set DATABASE_URL."
 }
 
 # Splits a postgres:// URL into the database name and a URL of the same
@@ -71,12 +108,8 @@ up() {
         fi
         die "PostgreSQL server binaries (initdb, pg_ctl) were not found: install them (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@15), or set DATABASE_URL to a running server."
     fi
-    mkdir -p "$dir" "$sock"
-    if [ "$(id -u)" = 0 ]; then
-        id -u postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
-        chown -R postgres "$dir"
-        as_server_user test -w "$dir" || die "the postgres user cannot write to $dir: move the checkout somewhere it can reach, or set DATABASE_URL."
-    fi
+    prepare_cluster_dir
+    mkdir -p "$sock"
     if [ ! -f "$data/PG_VERSION" ]; then
         echo "dev-db: creating a local cluster in $data" >&2
         as_server_user "$bin/initdb" -D "$data" -U conduit --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
@@ -100,6 +133,7 @@ up() {
 down() {
     local bin
     bin=$(pg_bin) || { docker compose -f "$root/compose.yaml" stop db; return; }
+    [ -e "$dir" ] && dir=$(readlink -f "$dir") && data="$dir/data"
     if [ -f "$data/PG_VERSION" ] && as_server_user "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
         as_server_user "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null
         echo "dev-db: stopped" >&2
