@@ -26,13 +26,18 @@ export DATABASE_URL := $(DB_URL)
 # Extra flags for `diesel migration run`, e.g. --locked-schema in checks.
 DIESEL_MIGRATION_FLAGS ?=
 
+# Every target that builds needs Rust; say so in one sentence when it is missing.
+.PHONY: rust
+rust:
+	@command -v cargo >/dev/null 2>&1 || { echo "Rust (cargo) is missing: install it with rustup (https://rustup.rs), then run this again."; exit 1; }
+
 .PHONY: help
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-18s %s\n", $$1, $$2 }'
 
 ##@ Running
 .PHONY: run
-run: db-up ## Start PostgreSQL if needed, then serve on CONDUIT_LISTEN (127.0.0.1:8080)
+run: rust db-up ## Start PostgreSQL if needed, then serve on CONDUIT_LISTEN (127.0.0.1:8080)
 	cargo run --locked --bin conduit -- serve
 
 .PHONY: db-up db-down db-psql
@@ -47,7 +52,7 @@ db-psql: db-up ## Open psql on the database
 
 ##@ Migrations
 .PHONY: diesel-cli migrate redo migration reset-db schema-check
-diesel-cli:
+diesel-cli: rust
 	@command -v diesel >/dev/null 2>&1 || { \
 	  echo "installing diesel_cli $(DIESEL_CLI_VERSION) (postgres only; about 2 minutes)"; \
 	  cargo install diesel_cli --version $(DIESEL_CLI_VERSION) --no-default-features --features postgres --locked; }
@@ -77,22 +82,22 @@ schema-check: db-up diesel-cli ## Fail when src/schema.rs differs from what the 
 
 ##@ Checks
 .PHONY: test lint conformance fuzz-api
-test: db-up diesel-cli ## Run every test against a real PostgreSQL
+test: rust db-up diesel-cli ## Run every test against a real PostgreSQL
 	@$(DEV_DB) sweep conduit_test_ >/dev/null
 	cargo test --locked --all-targets
 
-lint: ## rustfmt and clippy with warnings as errors
+lint: rust ## rustfmt and clippy with warnings as errors
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets -- -D warnings
 
-conformance: db-up ## Run the public RealWorld Hurl suite against the release binary on a fresh database
+conformance: rust db-up ## Run the public RealWorld Hurl suite against the release binary on a fresh database
 	scripts/conformance.sh
 
-fuzz-api: db-up ## Fuzz the API with schemathesis against its own OpenAPI document (FUZZ_EXAMPLES=100)
+fuzz-api: rust db-up ## Fuzz the API with schemathesis against its own OpenAPI document (FUZZ_EXAMPLES=100)
 	scripts/fuzz-api.sh
 
 .PHONY: bench
-bench: db-up ## Benchmarks (release build): boot time to /ready; requests/s and latency under wrk for both pool recycling methods
+bench: rust db-up ## Benchmarks (release build): boot time to /ready; requests/s and latency under wrk for both pool recycling methods
 	scripts/bench-boot.sh
 	scripts/bench-http.sh
 

@@ -92,7 +92,12 @@ maintenance_url() {
     echo "${url%/*}/postgres$query"
 }
 
-psql_on() { PGOPTIONS="--client-min-messages=warning" psql -X -v ON_ERROR_STOP=1 -q "$@"; }
+need_psql() {
+    command -v psql >/dev/null 2>&1 || die "psql (the PostgreSQL client) is missing: install it (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install libpq)."
+}
+
+psql_on() {
+    need_psql PGOPTIONS="--client-min-messages=warning" psql -X -v ON_ERROR_STOP=1 -q "$@"; }
 
 start_with_compose() {
     echo "dev-db: no PostgreSQL server binaries here; starting the compose service \`db\` instead" >&2
@@ -145,7 +150,7 @@ case "${1:-}" in
     url) echo "$local_url" ;;
     up) up ;;
     down) down ;;
-    psql) shift; exec psql "$url" "$@" ;;
+    psql) shift; need_psql; exec psql "$url" "$@" ;;
     reset)
         name=$(db_name "$url")
         psql_on "$(maintenance_url "$url")" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" -c "CREATE DATABASE \"$name\""
