@@ -97,7 +97,9 @@ need_psql() {
 }
 
 psql_on() {
-    need_psql PGOPTIONS="--client-min-messages=warning" psql -X -v ON_ERROR_STOP=1 -q "$@"; }
+    need_psql
+    PGOPTIONS="--client-min-messages=warning" psql -X -v ON_ERROR_STOP=1 -q "$@"
+}
 
 start_with_compose() {
     echo "dev-db: no PostgreSQL server binaries here; starting the compose service \`db\` instead" >&2
