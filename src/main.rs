@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -35,7 +36,11 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            tracing::error!("{error}");
+            // In a terminal the plain line below is enough; elsewhere the
+            // log collector gets it as a structured event too.
+            if !std::io::stdout().is_terminal() {
+                tracing::error!("{error}");
+            }
             eprintln!("conduit: {error}");
             ExitCode::FAILURE
         }
