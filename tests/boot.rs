@@ -237,3 +237,28 @@ async fn requests_are_logged_with_route_pattern_and_request_id_and_counted_in_me
     assert!(line["latency_ms"].is_number());
     assert!(!server.output().contains("very-secret-token"));
 }
+
+#[tokio::test]
+async fn a_production_boot_warns_while_the_demo_account_exists() {
+    let db = TestDatabase::create().await;
+    let mut production = ConduitProcess::spawn(&db.url(), &[], &[("CONDUIT_ENV", "production")]);
+    production.wait_ready(BOOT).await.unwrap();
+
+    let warning = production
+        .wait_for_event(
+            |e| {
+                e["level"] == "WARN"
+                    && e["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("demo account"))
+            },
+            Duration::from_secs(10),
+        )
+        .await;
+
+    let warning = warning.unwrap_or_else(|| panic!("no warning:\n{}", production.output()));
+    assert!(warning["message"]
+        .as_str()
+        .unwrap()
+        .contains("refused in production"));
+}
