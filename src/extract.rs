@@ -14,7 +14,7 @@ use actix_web::{FromRequest, HttpRequest};
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 
-use crate::error::{AppError, AppResult, FieldErrors};
+use crate::error::{AppError, AppResult};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -34,12 +34,10 @@ impl<T: DeserializeOwned> JsonBody<T> {
             let inner = error.into_inner();
             let field = field_of(&path);
             let message = strip_position(&inner.to_string());
-            match field {
-                Some(field) if inner.is_data() => {
-                    AppError::Validation(FieldErrors::single(field, message))
-                }
-                _ if inner.is_data() => AppError::Validation(FieldErrors::single("body", message)),
-                _ => AppError::validation("body", format!("is not valid JSON: {message}")),
+            if inner.is_data() {
+                AppError::validation(field.unwrap_or("body"), message)
+            } else {
+                AppError::validation("body", format!("is not valid JSON: {message}"))
             }
         })
     }

@@ -5,6 +5,7 @@ mod favorites;
 mod listing;
 mod slug;
 
+use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Deserialize;
@@ -99,7 +100,7 @@ async fn respond(
     conn: &mut PooledConnection,
     article: Article,
     viewer: Option<i64>,
-    status: actix_web::http::StatusCode,
+    status: StatusCode,
 ) -> AppResult<HttpResponse> {
     let details = articles::details(conn, article, viewer).await?;
     Ok(HttpResponse::build(status).json(ArticleResponse::from(details)))
@@ -129,13 +130,7 @@ async fn get_article(
 ) -> AppResult<HttpResponse> {
     let mut conn = pool.get().await?;
     let article = find_article(&mut conn, &slug).await?;
-    respond(
-        &mut conn,
-        article,
-        auth.user_id(),
-        actix_web::http::StatusCode::OK,
-    )
-    .await
+    respond(&mut conn, article, auth.user_id(), StatusCode::OK).await
 }
 
 /// Spec: POST /articles (Create an article). The article and its tags are
@@ -191,13 +186,7 @@ async fn create_article(
             outcome => break outcome?,
         }
     };
-    respond(
-        &mut conn,
-        article,
-        Some(auth.user.id),
-        actix_web::http::StatusCode::CREATED,
-    )
-    .await
+    respond(&mut conn, article, Some(auth.user.id), StatusCode::CREATED).await
 }
 
 /// Spec: PUT /articles/{slug} (Update an article). A new title gives a new
@@ -251,13 +240,7 @@ async fn update_article(
     }
 
     let updated = articles::update(&mut conn, article.id, &changes, tags.as_deref()).await?;
-    respond(
-        &mut conn,
-        updated,
-        Some(auth.user.id),
-        actix_web::http::StatusCode::OK,
-    )
-    .await
+    respond(&mut conn, updated, Some(auth.user.id), StatusCode::OK).await
 }
 
 /// Spec: DELETE /articles/{slug} (Delete an article), with its comments,
