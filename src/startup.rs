@@ -24,6 +24,8 @@ pub enum StartupError {
     Migration(#[from] MigrationError),
     #[error("{0} (CONDUIT_STRICT_SCHEMA is on)")]
     SchemaMismatch(String),
+    #[error("a startup task ended unexpectedly: {0}")]
+    Task(String),
     #[error("could not build the connection pool: {0}")]
     Pool(#[from] deadpool::managed::BuildError),
     #[error("could not listen on {address}: {source}")]
@@ -43,11 +45,17 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let known = settings.migrations.catalog()?;
+        // Building the OpenAPI document takes a millisecond of CPU: do it
+        // while the connection below waits for the database.
+        let document = tokio::task::spawn_blocking(openapi::document);
         let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let metrics = Metrics::new();
+        let pool = db::build_pool(&settings.database, metrics.db_queries())?;
+        // The workers' first connections open while the schema is checked,
+        // so the first requests (and /ready) do not wait for them.
+        db::warm_up(&pool);
         bring_schema_up_to_date(conn, &settings, &known, &metrics).await?;
 
-        let pool = db::build_pool(&settings.database, metrics.db_queries())?;
         let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),
             source,
@@ -65,7 +73,9 @@ impl Application {
         let auth_settings = web::Data::new(settings.auth.clone());
         let login_throttle =
             web::Data::new(auth::throttle::LoginThrottle::new(settings.auth.throttle));
-        let document = openapi::document();
+        let document = document
+            .await
+            .map_err(|e| StartupError::Task(e.to_string()))?;
         let cors_origins = settings.cors_origins.clone();
         let server = HttpServer::new(move || {
             let app = App::new()
@@ -151,7 +161,12 @@ async fn bring_schema_up_to_date(
     known: &[migrations::KnownMigration],
     metrics: &Metrics,
 ) -> Result<(), StartupError> {
-    let (unknown, modified) = if settings.migrate_on_start {
+    // Read first, without the lock: most boots find nothing to apply, and
+    // then skip the lock and the harness (a few round trips of boot time).
+    let state = migrations::schema_state(&mut conn, known)
+        .await
+        .map_err(MigrationError::Database)?;
+    let (unknown, modified) = if settings.migrate_on_start && !state.pending.is_empty() {
         let report = migrations::run_pending(
             conn,
             settings.migrations.clone(),
@@ -161,11 +176,11 @@ async fn bring_schema_up_to_date(
         metrics.set_schema_version(report.schema_version.as_deref());
         (report.unknown, report.modified)
     } else {
-        let state = migrations::schema_state(&mut conn, known)
-            .await
-            .map_err(MigrationError::Database)?;
         metrics.set_schema_version(state.version());
-        if !state.pending.is_empty() {
+        let shown = state.version().unwrap_or("none");
+        if state.pending.is_empty() {
+            tracing::info!(schema_version = shown, "schema up to date at {shown}");
+        } else {
             tracing::warn!(
                 pending = ?state.pending,
                 "CONDUIT_MIGRATE_ON_START is off and migrations are pending: /ready answers 503 until `conduit migrate run` applies them"

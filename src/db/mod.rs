@@ -97,6 +97,20 @@ pub fn build_pool(
         .build()
 }
 
+/// Opens the pool's first connection in the background, so the first
+/// request (usually the orchestrator's /ready) does not wait for it. One is
+/// enough: on a small machine, opening more at boot competes with the boot
+/// itself for the CPU (measured: no faster to /ready with one per core). A
+/// failure is only logged; requests open connections on demand anyway.
+pub fn warm_up(pool: &Pool) {
+    let pool = pool.clone();
+    connection_runtime().spawn(async move {
+        if let Err(error) = pool.get().await {
+            tracing::debug!(%error, "could not open a connection ahead of the first request");
+        }
+    });
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("could not connect to the database at {target} within {waited_secs}s: {last_error}")]
 pub struct DatabaseUnreachable {
