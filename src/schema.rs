@@ -1,6 +1,13 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    article_count_shards (shard) {
+        shard -> Int2,
+        articles -> Int8,
+    }
+}
+
+diesel::table! {
     article_tags (article_id, tag_id) {
         article_id -> Int8,
         tag_id -> Int8,
@@ -90,6 +97,7 @@ diesel::joinable!(favorites -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    article_count_shards,
     article_tags,
     articles,
     comments,

@@ -87,9 +87,9 @@ async fn without_migrate_on_start_the_server_starts_and_ready_names_pending_migr
 
     let (status, body) = get_json(&ready).await;
     assert_eq!(status, 503);
-    assert_eq!(body["pending_migrations"], json!(["001", "002"]));
+    assert_eq!(body["pending_migrations"], json!(["001", "002", "003"]));
     assert!(
-        body["reason"].as_str().unwrap().contains("001, 002"),
+        body["reason"].as_str().unwrap().contains("001, 002, 003"),
         "{body}"
     );
     let (check, listing) =
@@ -105,11 +105,11 @@ async fn without_migrate_on_start_the_server_starts_and_ready_names_pending_migr
 
     let (status, body) = get_json(&ready).await;
     assert_eq!(status, 200);
-    assert_eq!(body["schema_version"], "002");
+    assert_eq!(body["schema_version"], "003");
     let (check, listing) =
         run_conduit(Some(&db.url()), &["migrate", "status", "--check"], &[]).await;
     assert!(check.success(), "{listing}");
-    assert!(listing.contains("applied  002_seed_demo_user"), "{listing}");
+    assert!(listing.contains("applied  003_article_count"), "{listing}");
 }
 
 #[tokio::test]
@@ -119,29 +119,32 @@ async fn migrate_revert_and_redo_move_the_newest_migration() {
     assert!(run.success(), "{output}");
     let mut conn = db.connect().await;
     let demo_users = "SELECT count(*)::text AS value FROM users WHERE username = 'demo'";
+    let counter_tables =
+        "SELECT count(*)::text AS value FROM pg_tables WHERE tablename = 'article_count_shards'";
 
     let (revert, output) = run_conduit(Some(&db.url()), &["migrate", "revert"], &[]).await;
     assert!(revert.success(), "{output}");
     assert!(
-        output.contains("reverted migration 002_seed_demo_user"),
+        output.contains("reverted migration 003_article_count"),
         "{output}"
     );
-    assert_eq!(texts(&mut conn, demo_users).await, ["0"]);
+    assert_eq!(texts(&mut conn, counter_tables).await, ["0"]);
 
     let (redo, output) = run_conduit(Some(&db.url()), &["migrate", "redo"], &[]).await;
     assert!(redo.success(), "{output}");
     assert!(
-        output.contains("reverted migration 001_initial_schema"),
+        output.contains("reverted migration 002_seed_demo_user"),
         "{output}"
     );
     assert!(
-        output.contains("applied migration 001_initial_schema"),
+        output.contains("applied migration 002_seed_demo_user"),
         "{output}"
     );
+    assert_eq!(texts(&mut conn, demo_users).await, ["1"]);
 
     let (run, _) = run_conduit(Some(&db.url()), &["migrate", "run"], &[]).await;
     assert!(run.success());
-    assert_eq!(texts(&mut conn, demo_users).await, ["1"]);
+    assert_eq!(texts(&mut conn, counter_tables).await, ["1"]);
 }
 
 #[tokio::test]
@@ -222,7 +225,7 @@ async fn requests_are_logged_with_route_pattern_and_request_id_and_counted_in_me
     ] {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
-    assert!(metrics.contains("conduit_schema_version 2"), "{metrics}");
+    assert!(metrics.contains("conduit_schema_version 3"), "{metrics}");
     let line = server
         .wait_for_event(
             |e| {

@@ -39,7 +39,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"status": "ready", "schema_version": "002", "pending_migrations": []})
+        json!({"status": "ready", "schema_version": "003", "pending_migrations": []})
     );
     let mut conn = db.connect().await;
     let tables = texts(
@@ -53,6 +53,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
         [
             "__conduit_migration_checksums",
             "__diesel_schema_migrations",
+            "article_count_shards",
             "article_tags",
             "articles",
             "comments",
@@ -63,7 +64,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
             "users"
         ]
     );
-    assert_eq!(applied_versions(&db).await, ["001", "002"]);
+    assert_eq!(applied_versions(&db).await, ["001", "002", "003"]);
     let hashes = texts(
         &mut conn,
         "SELECT password_hash AS value FROM users \
@@ -107,14 +108,14 @@ async fn a_second_boot_applies_nothing_and_says_the_schema_is_up_to_date() {
         .filter_map(|e| e["message"].as_str().map(str::to_owned))
         .collect();
     assert!(
-        messages.iter().any(|m| m == "schema up to date at 002"),
+        messages.iter().any(|m| m == "schema up to date at 003"),
         "{messages:#?}"
     );
     assert!(
         !messages.iter().any(|m| m.starts_with("applied migration")),
         "{messages:#?}"
     );
-    assert_eq!(applied_versions(&db).await, ["001", "002"]);
+    assert_eq!(applied_versions(&db).await, ["001", "002", "003"]);
 }
 
 /// Starts `count` servers at once on one database and waits for all.
@@ -133,17 +134,21 @@ async fn boot_concurrently(
     (servers, started.elapsed())
 }
 
-/// 001 and 002 recorded once each, applied by exactly one of the servers,
+/// Each of `versions` recorded once, applied by exactly one of the servers,
 /// and no server logged an error.
-async fn assert_migrated_once(db: &TestDatabase, servers: &[ConduitProcess]) {
-    assert_eq!(applied_versions(db).await, ["001", "002"]);
+async fn assert_migrated_once(db: &TestDatabase, servers: &[ConduitProcess], versions: &[&str]) {
+    assert_eq!(applied_versions(db).await, versions);
     let applied: Vec<String> = servers
         .iter()
         .flat_map(|s| s.log_events())
         .filter_map(|e| e["message"].as_str().map(str::to_owned))
         .filter(|m| m.starts_with("applied migration"))
         .collect();
-    assert_eq!(applied.len(), 2, "each migration applied once: {applied:?}");
+    assert_eq!(
+        applied.len(),
+        versions.len(),
+        "each migration applied once: {applied:?}"
+    );
     for server in servers {
         assert!(server.errors().is_empty(), "{}", server.output());
     }
@@ -156,7 +161,7 @@ async fn eight_servers_booting_at_once_apply_each_migration_exactly_once() {
     let (servers, took) = boot_concurrently(&db, 8, &["serve"]).await;
     eprintln!("eight concurrent boots ready in {took:?}");
 
-    assert_migrated_once(&db, &servers).await;
+    assert_migrated_once(&db, &servers, &["001", "002", "003"]).await;
     let mut conn = db.connect().await;
     let demo = texts(
         &mut conn,
@@ -175,7 +180,7 @@ async fn eight_servers_at_once_with_a_concurrent_index_migration_leave_a_valid_i
         boot_concurrently(&db, 8, &["serve", "--migrations-dir", dir.as_str()]).await;
     eprintln!("eight concurrent boots with CREATE INDEX CONCURRENTLY ready in {took:?}");
 
-    assert_migrated_once(&db, &servers).await;
+    assert_migrated_once(&db, &servers, &["001", "002"]).await;
     let mut conn = db.connect().await;
     let validity = texts(
         &mut conn,

@@ -5,14 +5,16 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::{count, now};
+use diesel::dsl::{count, now, sql};
 use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::profiles::followed_among;
 use super::users::User;
-use crate::schema::{article_tags, articles, favorites, follows, tags, users};
+use crate::schema::{
+    article_count_shards, article_tags, articles, favorites, follows, tags, users,
+};
 
 /// A row of `articles`.
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -112,21 +114,71 @@ fn filtered(filter: &ArticleFilter) -> articles::BoxedQuery<'_, Pg> {
     query
 }
 
-/// One page of articles, newest first, and how many match in all.
+impl ArticleFilter {
+    fn is_everything(&self) -> bool {
+        self.tag.is_none()
+            && self.author.is_none()
+            && self.favorited_by.is_none()
+            && self.followed_by.is_none()
+    }
+
+    fn is_tag_only(&self) -> bool {
+        self.tag.is_some()
+            && self.author.is_none()
+            && self.favorited_by.is_none()
+            && self.followed_by.is_none()
+    }
+}
+
+/// How many articles match `filter`, the cheapest way that is exact: the
+/// trigger-kept count for all articles (migration 003), the tag's links
+/// alone for a tag (every link has its article), else a count of the
+/// filtered articles.
+async fn count_matching(mut conn: &AsyncPgConnection, filter: &ArticleFilter) -> QueryResult<i64> {
+    if filter.is_everything() {
+        // SUM(bigint) is numeric in PostgreSQL; the total fits a bigint.
+        return article_count_shards::table
+            .select(sql::<BigInt>("COALESCE(SUM(articles), 0)::bigint"))
+            .get_result(&mut conn)
+            .await;
+    }
+    if let (true, Some(tag)) = (filter.is_tag_only(), &filter.tag) {
+        return article_tags::table
+            .inner_join(tags::table)
+            .filter(tags::name.eq(tag))
+            .count()
+            .get_result(&mut conn)
+            .await;
+    }
+    filtered(filter).count().get_result(&mut conn).await
+}
+
+/// One page of articles, newest first, and how many match in all. Lists do
+/// not show bodies, so the page's bodies are left empty rather than read.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     filter: &ArticleFilter,
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<Article>, i64)> {
-    let total = filtered(filter).count().get_result(conn).await?;
+    // The count and the page are independent: pipelined, as below.
+    let pipeline: &AsyncPgConnection = conn;
     let page = filtered(filter)
-        .select(Article::as_select())
+        .select((
+            articles::id,
+            articles::author_id,
+            articles::slug,
+            articles::title,
+            articles::description,
+            sql::<Text>("''"),
+            articles::created_at,
+            articles::updated_at,
+        ))
         .order((articles::created_at.desc(), articles::id.desc()))
         .limit(limit)
         .offset(offset)
-        .load(conn)
-        .await?;
+        .load::<Article>(&mut &*pipeline);
+    let (total, page) = tokio::try_join!(count_matching(pipeline, filter), page)?;
     Ok((page, total))
 }
 
@@ -160,47 +212,53 @@ pub async fn with_details(
         .into_iter()
         .collect();
 
-    let authors: HashMap<i64, User> = users::table
+    // Independent queries, sent together: diesel-async pipelines futures
+    // polled at once on a shared `&AsyncPgConnection`, so the page pays one
+    // round trip for its details instead of one per query.
+    let pipeline: &AsyncPgConnection = conn;
+    let authors = users::table
         .filter(users::id.eq_any(&author_ids))
         .select(User::as_select())
-        .load(conn)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u))
-        .collect();
-    let mut tags_by_article: HashMap<i64, Vec<String>> = HashMap::new();
-    for (article_id, name) in article_tags::table
+        .load::<User>(&mut &*pipeline);
+    let tag_names = article_tags::table
         .inner_join(tags::table)
         .filter(article_tags::article_id.eq_any(&ids))
         .select((article_tags::article_id, tags::name))
         .order(tags::name.asc())
-        .load::<(i64, String)>(conn)
-        .await?
-    {
-        tags_by_article.entry(article_id).or_default().push(name);
-    }
-    let counts: HashMap<i64, i64> = favorites::table
+        .load::<(i64, String)>(&mut &*pipeline);
+    let counts = favorites::table
         .filter(favorites::article_id.eq_any(&ids))
         .group_by(favorites::article_id)
         .select((favorites::article_id, count(favorites::user_id)))
-        .load::<(i64, i64)>(conn)
-        .await?
-        .into_iter()
-        .collect();
-    let (favorited, followed) = match viewer {
+        .load::<(i64, i64)>(&mut &*pipeline);
+    let (authors, tag_names, counts, favorited, followed) = match viewer {
         Some(viewer) => {
-            let favorited: HashSet<i64> = favorites::table
+            let favorited = favorites::table
                 .filter(favorites::user_id.eq(viewer))
                 .filter(favorites::article_id.eq_any(&ids))
                 .select(favorites::article_id)
-                .load::<i64>(conn)
-                .await?
-                .into_iter()
-                .collect();
-            (favorited, followed_among(conn, viewer, &author_ids).await?)
+                .load::<i64>(&mut &*pipeline);
+            let followed = follows::table
+                .filter(follows::follower_id.eq(viewer))
+                .filter(follows::followed_id.eq_any(&author_ids))
+                .select(follows::followed_id)
+                .load::<i64>(&mut &*pipeline);
+            tokio::try_join!(authors, tag_names, counts, favorited, followed)?
         }
-        None => (HashSet::new(), HashSet::new()),
+        None => {
+            let (authors, tag_names, counts) = tokio::try_join!(authors, tag_names, counts)?;
+            (authors, tag_names, counts, Vec::new(), Vec::new())
+        }
     };
+
+    let authors: HashMap<i64, User> = authors.into_iter().map(|u| (u.id, u)).collect();
+    let mut tags_by_article: HashMap<i64, Vec<String>> = HashMap::new();
+    for (article_id, name) in tag_names {
+        tags_by_article.entry(article_id).or_default().push(name);
+    }
+    let counts: HashMap<i64, i64> = counts.into_iter().collect();
+    let favorited: HashSet<i64> = favorited.into_iter().collect();
+    let followed: HashSet<i64> = followed.into_iter().collect();
 
     page.into_iter()
         .map(|article| {

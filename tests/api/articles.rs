@@ -291,3 +291,48 @@ async fn tags_lists_the_tags_in_use() {
     );
     assert_eq!(after.body["tags"], json!(["conduit", "welcome"]));
 }
+
+/// articlesCount of the unfiltered list comes from counters that triggers
+/// keep (migration 003): it must stay equal to a real count through
+/// creations, deletions, a user's deletion cascading to their articles,
+/// and a TRUNCATE.
+#[tokio::test]
+async fn the_kept_article_count_follows_every_way_articles_come_and_go() {
+    use diesel_async::SimpleAsyncConnection;
+
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    for i in 0..3 {
+        app.create_article(&alice, &format!("Alice {i}"), &["a"])
+            .await;
+    }
+    let doomed = app.create_article(&bob, "Bob", &[]).await;
+    app.create_article(&bob, "Bob again", &[]).await;
+    let mut conn = app.db.connect().await;
+    let real = "SELECT count(*)::text AS value FROM articles";
+    let listed = |reply: crate::helpers::Reply| reply.body["articlesCount"].to_string();
+
+    let after_creations = listed(app.get("/api/articles", None).await);
+    assert_eq!(after_creations, "6", "five and the demo article");
+    assert_eq!(texts(&mut conn, real).await, [after_creations]);
+
+    app.delete(&format!("/api/articles/{doomed}"), Some(&bob))
+        .await;
+    conn.batch_execute("DELETE FROM users WHERE username = 'alice'")
+        .await
+        .unwrap();
+    let after_deletions = listed(app.get("/api/articles", None).await);
+    assert_eq!(
+        after_deletions, "2",
+        "bob's other article and the demo article"
+    );
+    assert_eq!(texts(&mut conn, real).await, [after_deletions]);
+
+    conn.batch_execute("TRUNCATE articles CASCADE")
+        .await
+        .unwrap();
+    assert_eq!(listed(app.get("/api/articles", None).await), "0");
+    app.create_article(&bob, "After the truncate", &[]).await;
+    assert_eq!(listed(app.get("/api/articles", None).await), "1");
+}
