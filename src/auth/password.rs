@@ -1,11 +1,11 @@
 //! Passwords: argon2id with the OWASP parameters, always off the actix
 //! workers (hashing takes tens of milliseconds of CPU).
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use actix_web::web;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::error::{AppError, AppResult};
@@ -18,8 +18,11 @@ use crate::error::{AppError, AppResult};
 /// whose client went away stops waiting and never hashes at all.
 fn hashing_slots() -> &'static Semaphore {
     static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS
-        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())))
+    SLOTS.get_or_init(|| Semaphore::new(hashing_slots_count()))
+}
+
+fn hashing_slots_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Runs one hash or verification on a blocking thread, once a slot is free.
@@ -43,9 +46,8 @@ pub const MAX_LENGTH: usize = 128;
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$0THj0R0Mamu6Kw8ile6lTg$eubsFb1L6bN961MpRiqjp0LByYCBjXbx6/4gOao0rmA";
 
 /// OWASP: argon2id, 19 MiB, 2 iterations, 1 lane.
-fn hasher() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("constant, valid argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+fn owasp_params() -> Params {
+    Params::new(19 * 1024, 2, 1, None).expect("constant, valid argon2 parameters")
 }
 
 /// Hashes `password` into a PHC string, on a blocking thread.
@@ -57,12 +59,83 @@ pub async fn hash(password: String) -> AppResult<String> {
 /// never on an actix worker (the benchmark tools call it directly).
 pub fn hash_blocking(password: &str) -> AppResult<String> {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| AppError::Internal(e.to_string()))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| AppError::Internal(e.to_string()))?;
-    hasher()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| AppError::Internal(e.to_string()))
+    getrandom::fill(&mut salt).map_err(internal)?;
+    let params = owasp_params();
+    let mut output = [0u8; 32];
+    with_memory(params.block_count(), |memory| {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password_into_with_memory(password.as_bytes(), &salt, &mut output, memory)
+    })
+    .map_err(internal)?;
+    let salt = SaltString::encode_b64(&salt).map_err(internal)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&output).map_err(internal)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` hashes to `stored` (a PHC string), with the stored
+/// parameters, on the calling thread.
+fn verify_blocking(password: &str, stored: &str) -> AppResult<bool> {
+    let parsed = PasswordHash::new(stored).map_err(internal)?;
+    let expected = parsed
+        .hash
+        .ok_or_else(|| AppError::Internal("stored password hash has no output".into()))?;
+    let params = Params::try_from(&parsed).map_err(internal)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(internal)?;
+    let version = match parsed.version {
+        Some(number) => Version::try_from(number).map_err(internal)?,
+        None => Version::default(),
+    };
+    let mut salt = [0u8; 64];
+    let salt = parsed
+        .salt
+        .ok_or_else(|| AppError::Internal("stored password hash has no salt".into()))?
+        .decode_b64(&mut salt)
+        .map_err(internal)?;
+    let mut output = vec![0u8; expected.len()];
+    with_memory(params.block_count(), |memory| {
+        Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
+            password.as_bytes(),
+            salt,
+            &mut output,
+            memory,
+        )
+    })
+    .map_err(internal)?;
+    // Output's equality is constant-time.
+    Ok(Output::new(&output).map_err(internal)? == expected)
+}
+
+fn internal(error: impl std::fmt::Display) -> AppError {
+    AppError::Internal(error.to_string())
+}
+
+/// Argon2's working memory (19 MiB), kept for the next hash instead of
+/// freed: at most one buffer per hashing slot. Allocating it per hash cost
+/// page faults on every login and, spread by the allocator over many
+/// threads' arenas, left hundreds of MiB resident after a burst of logins
+/// (`make bench`: 910 MiB peak before, see docs/benchmarks.md).
+fn with_memory<T>(blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+    static SPARE: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+    let spare = SPARE.lock().ok().and_then(|mut spare| {
+        spare
+            .iter()
+            .position(|m| m.len() == blocks)
+            .map(|i| spare.swap_remove(i))
+    });
+    let mut memory = spare.unwrap_or_else(|| vec![Block::default(); blocks]);
+    let result = work(&mut memory);
+    if let Ok(mut spare) = SPARE.lock() {
+        if spare.len() < hashing_slots_count() {
+            spare.push(memory);
+        }
+    }
+    result
 }
 
 /// True when `password` matches `stored`; with `None` (no such account) it
@@ -71,11 +144,39 @@ pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool>
     with_slot(move || {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
-        let parsed = PasswordHash::new(&stored).map_err(|e| AppError::Internal(e.to_string()))?;
-        let matches = hasher()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
+        let matches = verify_blocking(&password, &stored)?;
         Ok(known && matches)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+    use super::*;
+
+    /// The reused-memory path must stay interchangeable with the argon2
+    /// crate's own PHC hashing, which wrote the hashes already stored
+    /// (the seeded demo account's among them).
+    #[test]
+    fn hashes_match_the_argon2_crate_both_ways() {
+        let ours = hash_blocking("correct horse").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, owasp_params());
+        assert!(reference.verify_password(b"correct horse", &parsed).is_ok());
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+
+        let salt = SaltString::encode_b64(b"sixteen byte salt").unwrap();
+        let theirs = reference
+            .hash_password(b"battery staple", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_blocking("battery staple", &theirs).unwrap());
+        assert!(!verify_blocking("battery stapler", &theirs).unwrap());
+        assert!(verify_blocking("x", "not a phc string").is_err());
+    }
 }
