@@ -96,10 +96,21 @@ conformance: rust db-up ## Run the public RealWorld Hurl suite against the relea
 fuzz-api: rust db-up ## Fuzz the API with schemathesis against its own OpenAPI document (FUZZ_EXAMPLES=100)
 	scripts/fuzz-api.sh
 
-.PHONY: bench
-bench: rust db-up ## Benchmarks (release build): boot time to /ready; requests/s and latency under wrk for both pool recycling methods
-	scripts/bench-boot.sh
-	scripts/bench-http.sh
+.PHONY: bench bench-quick bench-docs
+# The benchmarks run their own PostgreSQL cluster (port 54339, durable
+# settings), not the development one; results go to target/bench/.
+bench: rust python3 ## Benchmarks on 100,000 articles: boot, migrations, endpoints vs pgbench, memory, logins (BENCH_SCALE=1)
+	scripts/bench/bench.py
+
+bench-quick: rust python3 ## The same benchmarks on a small dataset, in about two minutes once built
+	BENCH_SCALE=$${BENCH_SCALE:-0.05} BENCH_SECONDS=$${BENCH_SECONDS:-4} BENCH_WARMUP_SECONDS=$${BENCH_WARMUP_SECONDS:-1} scripts/bench/bench.py
+
+bench-docs: rust python3 ## Run `make bench` and put its tables into docs/benchmarks.md
+	BENCH_WRITE_DOCS=1 scripts/bench/bench.py
+
+.PHONY: python3
+python3:
+	@command -v python3 >/dev/null 2>&1 || { echo "python3 is missing (the benchmark driver needs it): install it (Debian/Ubuntu: apt-get install python3)."; exit 1; }
 
 ##@ Containers
 .PHONY: docker-clean-start

@@ -12,10 +12,13 @@
 #   dev-db.sh create NAME  create database NAME on DATABASE_URL's server
 #   dev-db.sh drop NAME    drop database NAME, disconnecting its clients
 #   dev-db.sh sweep PREFIX drop every database whose name starts with PREFIX
+#
+# CONDUIT_LOCAL_PG_DIR, CONDUIT_LOCAL_PG_PORT and CONDUIT_LOCAL_PG_SETTINGS
+# (server -c options) give another cluster: `make bench` runs its own.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-dir="$root/.local/postgres"
+dir="${CONDUIT_LOCAL_PG_DIR:-$root/.local/postgres}"
 data="$dir/data"
 sock="$dir/run"
 log="$dir/postgres.log"
@@ -67,7 +70,7 @@ prepare_cluster_dir() {
         if ! as_server_user test -w "$dir"; then
             rmdir "$dir"
             local elsewhere
-            elsewhere="/var/tmp/conduit-postgres-$(printf '%s' "$root" | sha256sum | cut -c1-12)"
+            elsewhere="/var/tmp/conduit-postgres-$(printf '%s' "$dir" | sha256sum | cut -c1-12)"
             mkdir -p "$elsewhere"
             chown postgres "$elsewhere"
             ln -s "$elsewhere" "$dir"
@@ -125,8 +128,9 @@ up() {
     if ! as_server_user "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
         # fsync off: this cluster is a throwaway for development and tests,
         # and creating one database per test is much faster without it.
+        local settings="${CONDUIT_LOCAL_PG_SETTINGS:--c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off}"
         if ! as_server_user "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 \
-            -o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            -o "-p $port -k $sock -c listen_addresses=127.0.0.1 $settings" \
             start >/dev/null; then
             tail -n 5 "$log" >&2 || true
             die "PostgreSQL did not start on port $port (log above; if the port is in use, set CONDUIT_LOCAL_PG_PORT to a free one)."
