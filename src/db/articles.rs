@@ -114,43 +114,39 @@ fn filtered(filter: &ArticleFilter) -> articles::BoxedQuery<'_, Pg> {
     query
 }
 
-impl ArticleFilter {
-    fn is_everything(&self) -> bool {
-        self.tag.is_none()
-            && self.author.is_none()
-            && self.favorited_by.is_none()
-            && self.followed_by.is_none()
-    }
-
-    fn is_tag_only(&self) -> bool {
-        self.tag.is_some()
-            && self.author.is_none()
-            && self.favorited_by.is_none()
-            && self.followed_by.is_none()
-    }
-}
-
 /// How many articles match `filter`, the cheapest way that is exact: the
 /// trigger-kept count for all articles (migration 003), the tag's links
 /// alone for a tag (every link has its article), else a count of the
 /// filtered articles.
 async fn count_matching(mut conn: &AsyncPgConnection, filter: &ArticleFilter) -> QueryResult<i64> {
-    if filter.is_everything() {
-        // SUM(bigint) is numeric in PostgreSQL; the total fits a bigint.
-        return article_count_shards::table
-            .select(sql::<BigInt>("COALESCE(SUM(articles), 0)::bigint"))
-            .get_result(&mut conn)
-            .await;
+    match filter {
+        ArticleFilter {
+            tag: None,
+            author: None,
+            favorited_by: None,
+            followed_by: None,
+        } => {
+            // SUM(bigint) is numeric in PostgreSQL; the total fits a bigint.
+            article_count_shards::table
+                .select(sql::<BigInt>("COALESCE(SUM(articles), 0)::bigint"))
+                .get_result(&mut conn)
+                .await
+        }
+        ArticleFilter {
+            tag: Some(tag),
+            author: None,
+            favorited_by: None,
+            followed_by: None,
+        } => {
+            article_tags::table
+                .inner_join(tags::table)
+                .filter(tags::name.eq(tag))
+                .count()
+                .get_result(&mut conn)
+                .await
+        }
+        _ => filtered(filter).count().get_result(&mut conn).await,
     }
-    if let (true, Some(tag)) = (filter.is_tag_only(), &filter.tag) {
-        return article_tags::table
-            .inner_join(tags::table)
-            .filter(tags::name.eq(tag))
-            .count()
-            .get_result(&mut conn)
-            .await;
-    }
-    filtered(filter).count().get_result(&mut conn).await
 }
 
 /// One page of articles, newest first, and how many match in all. Lists do
