@@ -1,40 +1,12 @@
-//! Passwords: argon2id with the OWASP parameters, always off the actix
-//! workers (hashing takes tens of milliseconds of CPU).
+//! Passwords: argon2id with the OWASP parameters, stored as PHC strings,
+//! hashed on the threads of [`super::hashing`], never on an actix worker
+//! (a hash takes tens of milliseconds of CPU).
 
-use std::sync::{Mutex, OnceLock};
-
-use actix_web::web;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use tokio::sync::Semaphore;
 
+use super::hashing;
 use crate::error::{AppError, AppResult};
-
-/// At most one hash per core at a time. Each hash holds 19 MiB and a core
-/// for its whole run: more at once only adds memory and context switches
-/// (measured with `make bench`: 32 concurrent logins without this limit
-/// reached 2.7 GiB of RSS and a fifth of the hashing throughput). Waiting
-/// here, rather than in the blocking pool's queue, also means a request
-/// whose client went away stops waiting and never hashes at all.
-fn hashing_slots() -> &'static Semaphore {
-    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| Semaphore::new(hashing_slots_count()))
-}
-
-fn hashing_slots_count() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Runs one hash or verification on a blocking thread, once a slot is free.
-async fn with_slot<T: Send + 'static>(
-    work: impl FnOnce() -> AppResult<T> + Send + 'static,
-) -> AppResult<T> {
-    let _slot = hashing_slots()
-        .acquire()
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    web::block(work).await?
-}
 
 /// Accepted password lengths, in characters (NIST 800-63B: at least 8, and
 /// long passphrases allowed).
@@ -50,23 +22,30 @@ fn owasp_params() -> Params {
     Params::new(19 * 1024, 2, 1, None).expect("constant, valid argon2 parameters")
 }
 
-/// Hashes `password` into a PHC string, on a blocking thread.
+/// Hashes `password` into a PHC string, on a hashing thread.
 pub async fn hash(password: String) -> AppResult<String> {
-    with_slot(move || hash_blocking(&password)).await
+    hashing::run(move |memory| hash_with(&password, memory)).await
 }
 
 /// Hashes `password` on the calling thread: tens of milliseconds of CPU, so
 /// never on an actix worker (the benchmark tools call it directly).
 pub fn hash_blocking(password: &str) -> AppResult<String> {
+    hash_with(password, &mut Vec::new())
+}
+
+fn hash_with(password: &str, memory: &mut Vec<Block>) -> AppResult<String> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(internal)?;
     let params = owasp_params();
     let mut output = [0u8; 32];
-    with_memory(params.block_count(), |memory| {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-            .hash_password_into_with_memory(password.as_bytes(), &salt, &mut output, memory)
-    })
-    .map_err(internal)?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            &salt,
+            &mut output,
+            blocks(memory, params.block_count()),
+        )
+        .map_err(internal)?;
     let salt = SaltString::encode_b64(&salt).map_err(internal)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
@@ -80,7 +59,7 @@ pub fn hash_blocking(password: &str) -> AppResult<String> {
 
 /// Whether `password` hashes to `stored` (a PHC string), with the stored
 /// parameters, on the calling thread.
-fn verify_blocking(password: &str, stored: &str) -> AppResult<bool> {
+fn verify_with(password: &str, stored: &str, memory: &mut Vec<Block>) -> AppResult<bool> {
     let parsed = PasswordHash::new(stored).map_err(internal)?;
     let expected = parsed
         .hash
@@ -98,15 +77,14 @@ fn verify_blocking(password: &str, stored: &str) -> AppResult<bool> {
         .decode_b64(&mut salt)
         .map_err(internal)?;
     let mut output = vec![0u8; expected.len()];
-    with_memory(params.block_count(), |memory| {
-        Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
+    Argon2::new(algorithm, version, params.clone())
+        .hash_password_into_with_memory(
             password.as_bytes(),
             salt,
             &mut output,
-            memory,
+            blocks(memory, params.block_count()),
         )
-    })
-    .map_err(internal)?;
+        .map_err(internal)?;
     // Output's equality is constant-time.
     Ok(Output::new(&output).map_err(internal)? == expected)
 }
@@ -115,36 +93,19 @@ fn internal(error: impl std::fmt::Display) -> AppError {
     AppError::Internal(error.to_string())
 }
 
-/// Argon2's working memory (19 MiB), kept for the next hash instead of
-/// freed: at most one buffer per hashing slot. Allocating it per hash cost
-/// page faults on every login and, spread by the allocator over many
-/// threads' arenas, left hundreds of MiB resident after a burst of logins
-/// (`make bench`: 910 MiB peak before, see docs/benchmarks.md).
-fn with_memory<T>(blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
-    static SPARE: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
-    let spare = SPARE.lock().ok().and_then(|mut spare| {
-        spare
-            .iter()
-            .position(|m| m.len() == blocks)
-            .map(|i| spare.swap_remove(i))
-    });
-    let mut memory = spare.unwrap_or_else(|| vec![Block::default(); blocks]);
-    let result = work(&mut memory);
-    if let Ok(mut spare) = SPARE.lock() {
-        if spare.len() < hashing_slots_count() {
-            spare.push(memory);
-        }
-    }
-    result
+/// `count` blocks of argon2 working memory, reusing what `memory` holds.
+fn blocks(memory: &mut Vec<Block>, count: usize) -> &mut [Block] {
+    memory.resize(count, Block::default());
+    memory
 }
 
 /// True when `password` matches `stored`; with `None` (no such account) it
 /// does the same work and answers false.
 pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool> {
-    with_slot(move || {
+    hashing::run(move |memory| {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
-        let matches = verify_blocking(&password, &stored)?;
+        let matches = verify_with(&password, &stored, memory)?;
         Ok(known && matches)
     })
     .await
@@ -175,8 +136,9 @@ mod tests {
             .hash_password(b"battery staple", &salt)
             .unwrap()
             .to_string();
-        assert!(verify_blocking("battery staple", &theirs).unwrap());
-        assert!(!verify_blocking("battery stapler", &theirs).unwrap());
-        assert!(verify_blocking("x", "not a phc string").is_err());
+        let mut memory = Vec::new();
+        assert!(verify_with("battery staple", &theirs, &mut memory).unwrap());
+        assert!(!verify_with("battery stapler", &theirs, &mut memory).unwrap());
+        assert!(verify_with("x", "not a phc string", &mut memory).is_err());
     }
 }

@@ -1,0 +1,94 @@
+//! The threads that hash passwords: one per core, started on first use,
+//! each keeping argon2's 19 MiB of working memory for its next hash.
+//!
+//! Measured with `make bench` (docs/benchmarks.md), each choice here fixed
+//! something: hashing on the blocking pool let 32 concurrent logins run 32
+//! hashes at once (2.7 GiB resident, a fifth of the throughput); memory
+//! allocated per hash left 910 MiB resident after a burst of logins; and at
+//! normal priority, two hashes took both cores from the requests waiting
+//! behind them. The threads run at a lower priority (nice 10), so a burst
+//! of logins uses the cores the requests leave, not the other way round.
+
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+
+use argon2::Block;
+use tokio::sync::oneshot;
+
+use crate::error::{AppError, AppResult};
+
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Runs `work` on a hashing thread with that thread's memory, and waits for
+/// it without blocking the caller's runtime.
+pub async fn run<T: Send + 'static>(
+    work: impl FnOnce(&mut Vec<Block>) -> AppResult<T> + Send + 'static,
+) -> AppResult<T> {
+    let queue = queue()
+        .as_ref()
+        .ok_or_else(|| AppError::Internal("no password hashing thread could start".into()))?;
+    let (reply, answer) = oneshot::channel();
+    let job: Job = Box::new(move |memory| {
+        // A request that went away while its job waited needs no hash.
+        if !reply.is_closed() {
+            let _ = reply.send(work(memory));
+        }
+    });
+    queue
+        .send(job)
+        .map_err(|_| AppError::Internal("the password hashing threads stopped".into()))?;
+    answer
+        .await
+        .map_err(|_| AppError::Internal("a password hashing thread stopped".into()))?
+}
+
+/// The jobs' queue, shared by the threads; `None` if none could start.
+fn queue() -> &'static Option<mpsc::Sender<Job>> {
+    static QUEUE: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let started = (0..cores)
+            .filter(|i| {
+                let receiver = Arc::clone(&receiver);
+                std::thread::Builder::new()
+                    .name(format!("conduit-hash-{i}"))
+                    .spawn(move || serve(&receiver))
+                    .inspect_err(|error| tracing::error!(%error, "could not start a password hashing thread"))
+                    .is_ok()
+            })
+            .count();
+        (started > 0).then_some(sender)
+    })
+}
+
+fn serve(receiver: &Mutex<mpsc::Receiver<Job>>) {
+    lower_priority();
+    let mut memory = Vec::new();
+    loop {
+        // The lock is held while waiting for a job, never while running one.
+        let job = match receiver.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(&mut memory),
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: both calls only take integers. On Linux the nice value is a
+    // per-thread attribute: PRIO_PROCESS with this thread's id changes this
+    // thread alone, and raising one's own nice value needs no privilege.
+    let outcome =
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+    if outcome != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "hashing at normal priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
