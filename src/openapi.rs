@@ -1,11 +1,13 @@
 //! The OpenAPI document, generated from the handlers' annotations, and the
 //! browsable docs served from assets compiled into the binary.
 
+use actix_web::dev::HttpServiceFactory;
+use actix_web::http::header::ContentType;
 use actix_web::{web, App, HttpResponse};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{ErrorBody, FieldErrors};
 
@@ -53,11 +55,30 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document
 }
 
+/// The document as JSON, serialized once at boot: every worker serves the
+/// same bytes, instead of each holding a copy of the document (cloning it
+/// for each worker was a millisecond of every boot, workers starting one
+/// after the other) and serializing it again on every request.
+pub fn document_json() -> Result<web::Bytes, serde_json::Error> {
+    serde_json::to_vec(&document()).map(web::Bytes::from)
+}
+
 /// `/api/openapi.json` and the Swagger UI at `/api/docs/`. Registered before
 /// the `/api` scope, which would otherwise answer these paths with 404.
-pub fn docs(api: utoipa::openapi::OpenApi) -> SwaggerUi {
-    SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api)
+pub fn docs(json: web::Bytes) -> impl HttpServiceFactory {
+    let document = web::resource(DOCUMENT_PATH).route(web::get().to(move || {
+        let json = json.clone();
+        async move {
+            HttpResponse::Ok()
+                .content_type(ContentType::json())
+                .body(json)
+        }
+    }));
+    let ui = SwaggerUi::new("/api/docs/{_:.*}").config(Config::new([DOCUMENT_PATH]));
+    (document, ui)
 }
+
+const DOCUMENT_PATH: &str = "/api/openapi.json";
 
 /// `/api/docs` without the trailing slash.
 pub async fn docs_redirect() -> HttpResponse {

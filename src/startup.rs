@@ -47,7 +47,7 @@ impl Application {
         let known = settings.migrations.catalog()?;
         // Building the OpenAPI document takes a millisecond of CPU: do it
         // while the connection below waits for the database.
-        let document = tokio::task::spawn_blocking(openapi::document);
+        let document = tokio::task::spawn_blocking(openapi::document_json);
         let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let metrics = Metrics::new();
         let pool = db::build_pool(&settings.database, metrics.db_queries())?;
@@ -75,7 +75,8 @@ impl Application {
             web::Data::new(auth::throttle::LoginThrottle::new(settings.auth.throttle));
         let document = document
             .await
-            .map_err(|e| StartupError::Task(e.to_string()))?;
+            .map_err(|e| StartupError::Task(e.to_string()))?
+            .map_err(|e| StartupError::Task(format!("the OpenAPI document: {e}")))?;
         let cors_origins = settings.cors_origins.clone();
         let server = HttpServer::new(move || {
             let app = App::new()
@@ -156,14 +157,14 @@ async fn warn_about_demo_account(pool: &Pool, login_allowed: bool) {
 /// Migrates on the dedicated connection (or, with migrate-on-start off,
 /// only looks), then checks what the database holds against the binary.
 async fn bring_schema_up_to_date(
-    mut conn: diesel_async::AsyncPgConnection,
+    conn: diesel_async::AsyncPgConnection,
     settings: &Settings,
     known: &[migrations::KnownMigration],
     metrics: &Metrics,
 ) -> Result<(), StartupError> {
     // Read first, without the lock: most boots find nothing to apply, and
     // then skip the lock and the harness (a few round trips of boot time).
-    let state = migrations::schema_state(&mut conn, known)
+    let state = migrations::schema_state(&conn, known)
         .await
         .map_err(MigrationError::Database)?;
     let (unknown, modified) = if settings.migrate_on_start && !state.pending.is_empty() {
@@ -187,8 +188,7 @@ async fn bring_schema_up_to_date(
             );
         }
         let modified =
-            migrations::modified_migrations(&mut conn, &settings.migrations, &state.applied)
-                .await?;
+            migrations::modified_migrations(&conn, &settings.migrations, &state.applied).await?;
         (state.unknown, modified)
     };
     check_schema(&unknown, &modified, settings.strict_schema)
