@@ -67,7 +67,7 @@ async fn run(cli: &Cli) -> Result<ExitCode, Failure> {
 async fn migrate(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode, Failure> {
     let database = args.database()?;
     let set = args.migration_set();
-    let mut conn = db::wait_for_database(&database, "conduit-migrate").await?;
+    let conn = db::wait_for_database(&database, "conduit-migrate").await?;
     let limits = database.migration_locks;
     match action {
         MigrateAction::Run => {
@@ -81,7 +81,7 @@ async fn migrate(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode,
         }
         MigrateAction::Status { check } => {
             let known = set.catalog()?;
-            let state = migrations::schema_state(&mut conn, &known)
+            let state = migrations::schema_state(&conn, &known)
                 .await
                 .map_err(MigrationError::Database)?;
             for migration in &known {
@@ -95,7 +95,7 @@ async fn migrate(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode,
             for version in &state.unknown {
                 println!("{:<8} {version} (applied by a newer binary)", "unknown");
             }
-            let modified = migrations::modified_migrations(&mut conn, &set, &state.applied).await?;
+            let modified = migrations::modified_migrations(&conn, &set, &state.applied).await?;
             for version in &modified {
                 println!(
                     "{:<8} {version} (up.sql changed since it was applied)",

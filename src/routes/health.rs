@@ -62,11 +62,11 @@ async fn ready(
             unknown_migrations: Vec::new(),
         })
     };
-    let mut conn = match pool.get().await {
+    let conn = match pool.get().await {
         Ok(conn) => conn,
         Err(error) => return unavailable(format!("database unavailable: {error}")),
     };
-    let state = match schema_state(&mut conn, &known.0).await {
+    let state = match schema_state(&conn, &known.0).await {
         Ok(state) => state,
         Err(error) => return unavailable(format!("database unavailable: {error}")),
     };

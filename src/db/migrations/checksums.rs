@@ -94,29 +94,28 @@ fn compare(
 /// Applied migrations whose up.sql changed since they ran, read-only (for
 /// `migrate status` and boots that do not migrate).
 pub async fn modified_migrations(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     set: &MigrationSet,
     applied: &[String],
 ) -> Result<Vec<String>, MigrationError> {
     use diesel_async::RunQueryDsl;
 
-    let exists: bool = diesel::select(sql::<Bool>(
+    // Sent together, as in `schema_state`.
+    let exists = diesel::select(sql::<Bool>(
         "to_regclass('__conduit_migration_checksums') IS NOT NULL",
     ))
-    .get_result(conn)
-    .await?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    let recorded: HashMap<String, String> = __conduit_migration_checksums::table
+    .get_result::<bool>(&mut &*conn);
+    let recorded = __conduit_migration_checksums::table
         .select((
             __conduit_migration_checksums::version,
             __conduit_migration_checksums::up_sql_sha256,
         ))
-        .load::<(String, String)>(conn)
-        .await?
-        .into_iter()
-        .collect();
+        .load::<(String, String)>(&mut &*conn);
+    let (exists, recorded) = tokio::join!(exists, recorded);
+    if !exists? {
+        return Ok(Vec::new());
+    }
+    let recorded: HashMap<String, String> = recorded?.into_iter().collect();
     Ok(compare(&set.checksums()?, &recorded, applied).0)
 }
 

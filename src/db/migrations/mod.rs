@@ -144,25 +144,25 @@ impl SchemaState {
 /// Reads the applied versions without writing anything: safe for `/ready`
 /// and `migrate status` on a database nobody migrated yet.
 pub async fn schema_state(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     known: &[KnownMigration],
 ) -> QueryResult<SchemaState> {
     use diesel_async::RunQueryDsl;
 
-    let bookkeeping_exists: bool = diesel::select(sql::<Bool>(
+    // Both statements go out together (diesel-async pipelines futures on a
+    // shared connection): one round trip where boot and /ready used to
+    // wait for two. The read's error means something only if the table
+    // exists.
+    let exists = diesel::select(sql::<Bool>(
         "to_regclass('__diesel_schema_migrations') IS NOT NULL",
     ))
-    .get_result(conn)
-    .await?;
-    let applied: Vec<String> = if bookkeeping_exists {
-        __diesel_schema_migrations::table
-            .select(__diesel_schema_migrations::version)
-            .order(__diesel_schema_migrations::version.asc())
-            .load(conn)
-            .await?
-    } else {
-        Vec::new()
-    };
+    .get_result::<bool>(&mut &*conn);
+    let versions = __diesel_schema_migrations::table
+        .select(__diesel_schema_migrations::version)
+        .order(__diesel_schema_migrations::version.asc())
+        .load::<String>(&mut &*conn);
+    let (exists, versions) = tokio::join!(exists, versions);
+    let applied = if exists? { versions? } else { Vec::new() };
     let pending = known
         .iter()
         .filter(|m| !applied.contains(&m.version))
@@ -338,14 +338,25 @@ fn apply(
     checksums: &BTreeMap<String, String>,
 ) -> Result<AppliedMigration, MigrationError> {
     let name = migration.name().to_string();
-    let started = Instant::now();
-    conn.run_migration(migration)
-        .map_err(|e| MigrationError::failed(&name, e.to_string()))?;
-    let duration = started.elapsed();
     let version = migration.name().version().to_string();
-    if let Some(checksum) = checksums.get(&version) {
-        checksums::record(conn, &version, checksum)?;
+    let started = Instant::now();
+    let run_and_record = |conn: &mut BlockingPgConnection| -> Result<(), MigrationError> {
+        conn.run_migration(migration)
+            .map_err(|e| MigrationError::failed(&name, e.to_string()))?;
+        if let Some(checksum) = checksums.get(&version) {
+            checksums::record(conn, &version, checksum)?;
+        }
+        Ok(())
+    };
+    if migration.metadata().run_in_transaction() {
+        // The checksum commits with the migration (diesel's own transaction
+        // becomes a savepoint): never one without the other, and one
+        // durable commit per migration instead of two.
+        diesel::Connection::transaction(conn, run_and_record)?;
+    } else {
+        run_and_record(conn)?;
     }
+    let duration = started.elapsed();
     tracing::info!(
         migration = %name,
         version = %migration.name().version(),
