@@ -363,6 +363,10 @@ def machine():
 
 
 def main():
+    # Everything here runs on the bench cluster: never on a DATABASE_URL
+    # from outside (make exports the development one), which dev-db.sh's
+    # create and drop would otherwise use.
+    os.environ.pop("DATABASE_URL", None)
     OUT.mkdir(parents=True, exist_ok=True)
     pgbench = ensure_tools()
     build()
