@@ -11,6 +11,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use super::profiles::followed_among;
 use super::users::User;
 use crate::schema::{
     article_count_shards, article_tags, articles, favorites, follows, tags, users,
@@ -250,16 +251,12 @@ pub async fn with_details(
                 .filter(favorites::article_id.eq_any(&ids))
                 .select(favorites::article_id)
                 .load::<i64>(&mut &*pipeline);
-            let followed = follows::table
-                .filter(follows::follower_id.eq(viewer))
-                .filter(follows::followed_id.eq_any(&author_ids))
-                .select(follows::followed_id)
-                .load::<i64>(&mut &*pipeline);
+            let followed = followed_among(pipeline, viewer, &author_ids);
             tokio::try_join!(authors, tag_names, counts, favorited, followed)?
         }
         None => {
             let (authors, tag_names, counts) = tokio::try_join!(authors, tag_names, counts)?;
-            (authors, tag_names, counts, Vec::new(), Vec::new())
+            (authors, tag_names, counts, Vec::new(), HashSet::new())
         }
     };
 
@@ -270,7 +267,6 @@ pub async fn with_details(
     }
     let counts: HashMap<i64, i64> = counts.into_iter().collect();
     let favorited: HashSet<i64> = favorited.into_iter().collect();
-    let followed: HashSet<i64> = followed.into_iter().collect();
 
     page.into_iter()
         .map(|article| {

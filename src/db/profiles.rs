@@ -33,7 +33,7 @@ pub async fn unfollow(
 
 /// Which of `candidates` the `viewer` follows, in one query.
 pub async fn followed_among(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     viewer: i64,
     candidates: &[i64],
 ) -> QueryResult<HashSet<i64>> {
@@ -44,7 +44,7 @@ pub async fn followed_among(
         .filter(follows::follower_id.eq(viewer))
         .filter(follows::followed_id.eq_any(candidates))
         .select(follows::followed_id)
-        .load(conn)
+        .load(&mut conn)
         .await?;
     Ok(followed.into_iter().collect())
 }

@@ -47,7 +47,7 @@ async fn get_profile(
     let mut conn = pool.get().await?;
     let user = find_profile_user(&mut conn, &username).await?;
     let following = match auth.user_id() {
-        Some(viewer) => profiles::followed_among(&mut conn, viewer, &[user.id])
+        Some(viewer) => profiles::followed_among(&conn, viewer, &[user.id])
             .await?
             .contains(&user.id),
         None => false,

@@ -88,7 +88,7 @@ async fn list_comments(
     let followed = match auth.user_id() {
         Some(viewer) => {
             let authors: Vec<i64> = rows.iter().map(|(_, author)| author.id).collect();
-            profiles::followed_among(&mut conn, viewer, &authors).await?
+            profiles::followed_among(&conn, viewer, &authors).await?
         }
         None => Default::default(),
     };
