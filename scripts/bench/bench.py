@@ -254,15 +254,19 @@ def measure_boot():
     return {"empty": summary(empty), "up_to_date": summary(current), "migrate_run_empty": summary(migrate)}
 
 
-def wrk(port, path, token=None, script=None, seconds=SECONDS, connections=CONCURRENCY, env=None):
-    lua = OUT / "wrk-script.lua"
+def wrk_command(port, path, token=None, script=None, seconds=SECONDS, connections=CONCURRENCY):
+    """The wrk command line for one run; its script ends with the JSON report."""
+    lua = OUT / (script or "wrk-plain.lua")
     body = (HERE / script).read_text() if script else ""
     lua.write_text(body + "\n" + (HERE / "wrk-report.lua").read_text())
     args = ["wrk", f"-t{min(THREADS, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(lua)]
     if token:
         args += ["-H", f"Authorization: Token {token}"]
     args.append(f"http://127.0.0.1:{port}{path}")
-    output = run(args, env=env).stdout
+    return args
+
+
+def wrk_result(output):
     match = re.search(r"^BENCH_JSON (.*)$", output, re.M)
     if not match:
         die(f"wrk printed no summary: {output[-500:]}")
@@ -276,6 +280,10 @@ def wrk(port, path, token=None, script=None, seconds=SECONDS, connections=CONCUR
         "non_2xx": raw["non_2xx"],
         "socket_errors": raw["socket_errors"],
     }
+
+
+def wrk(port, path, token=None, script=None, seconds=SECONDS, connections=CONCURRENCY, env=None):
+    return wrk_result(run(wrk_command(port, path, token, script, seconds, connections), env=env).stdout)
 
 
 def capture_statements(port, path, token):
@@ -353,7 +361,7 @@ def machine():
         "cores": CORES,
         "memory_gib": round(mem_kib / 1024 / 1024, 1),
         "kernel": platform.release(),
-        "postgresql": run(["psql", "-X", "-tA", database_url("postgres"), "-c", "SHOW server_version"]).stdout.strip(),
+        "postgresql": psql("SHOW server_version"),
         "rustc": run(["rustc", "--version"]).stdout.strip(),
         "wrk": (run(["wrk", "-v"], check=False).stdout or "").splitlines()[0] if shutil.which("wrk") else "",
     }
@@ -453,16 +461,15 @@ def measure_scenarios(server, dataset, pgbench, url):
 
     step("GET /api/user at the same light load while logins run")
     background = subprocess.Popen(
-        ["wrk", f"-t{THREADS}", f"-c{CONCURRENCY}", f"-d{SECONDS + 2}s", "-s", str(HERE / "wrk-login.lua"), f"http://127.0.0.1:{port}/"],
+        wrk_command(port, "/", script="wrk-login.lua", seconds=SECONDS + 2),
         env={**os.environ, **login_env}, stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )
     time.sleep(1)
     busy = wrk(port, "/api/user", reader, script="wrk-paced.lua", connections=4, env=paced)
-    background_output = background.communicate()[0]
-    login_rate = re.search(r"Requests/sec:\s+([\d.]+)", background_output)
+    logins_meanwhile = wrk_result(background.communicate()[0])
     figures = {
         "throughput_per_second": logins["requests_per_second"],
-        "throughput_during_mix_per_second": float(login_rate.group(1)) if login_rate else None,
+        "throughput_during_mix_per_second": logins_meanwhile["requests_per_second"],
         "user_p99_quiet_ms": quiet["p99_ms"],
         "user_p99_during_logins_ms": busy["p99_ms"],
         "user_requests_quiet": quiet["requests"],
