@@ -1,15 +1,12 @@
-//! The developer and container workflow around the binary: `make reset-db`
-//! with a server connected, and what can be checked of the container files
-//! without a Docker engine.
+//! The developer workflow around the binary: `make reset-db` with a server
+//! connected. The containers are tested for real by `make docker-test`.
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{texts, ConduitProcess, TestDatabase};
-use serde_yaml::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -57,69 +54,4 @@ async fn reset_db_succeeds_while_a_server_is_connected() {
         assert!(Instant::now() < deadline, "not ready again after reset-db");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn compose() -> Value {
-    let text = std::fs::read_to_string(Path::new(ROOT).join("compose.yaml")).unwrap();
-    serde_yaml::from_str(&text).expect("compose.yaml is YAML")
-}
-
-#[test]
-fn compose_starts_the_app_after_a_healthy_database_with_a_named_volume() {
-    let compose = compose();
-    let db = &compose["services"]["db"];
-    let app = &compose["services"]["app"];
-
-    assert!(db["image"].as_str().unwrap().starts_with("postgres:15"));
-    let check = serde_yaml::to_string(&db["healthcheck"]["test"]).unwrap();
-    assert!(check.contains("pg_isready"), "{check}");
-    let volume = db["volumes"][0].as_str().unwrap();
-    let (name, mount) = volume.split_once(':').unwrap();
-    assert_eq!(mount, "/var/lib/postgresql/data");
-    assert!(
-        compose["volumes"].get(name).is_some(),
-        "{name} is a named volume"
-    );
-
-    assert_eq!(app["build"].as_str(), Some("."));
-    assert_eq!(
-        app["depends_on"]["db"]["condition"].as_str(),
-        Some("service_healthy")
-    );
-    let env = &app["environment"];
-    let url = env["DATABASE_URL"].as_str().unwrap();
-    assert!(
-        url.starts_with("postgres://") && url.contains("@db:5432/"),
-        "{url}"
-    );
-    let user = db["environment"]["POSTGRES_USER"].as_str().unwrap();
-    let password = db["environment"]["POSTGRES_PASSWORD"].as_str().unwrap();
-    let database = db["environment"]["POSTGRES_DB"].as_str().unwrap();
-    assert_eq!(
-        url,
-        format!("postgres://{user}:{password}@db:5432/{database}")
-    );
-    assert_eq!(env["CONDUIT_LISTEN"].as_str(), Some("0.0.0.0:8080"));
-    assert_eq!(env["CONDUIT_MIGRATE_ON_START"].as_str(), Some("true"));
-}
-
-#[test]
-fn dockerfile_builds_locked_and_runs_unprivileged_with_a_healthcheck() {
-    let dockerfile = std::fs::read_to_string(Path::new(ROOT).join("Dockerfile")).unwrap();
-    let stages = dockerfile
-        .lines()
-        .filter(|l| l.starts_with("FROM "))
-        .count();
-
-    assert!(stages >= 2, "multi-stage");
-    assert!(dockerfile.contains("cargo build --release --locked"));
-    assert!(
-        dockerfile.find("COPY Cargo.toml Cargo.lock").unwrap()
-            < dockerfile.find("COPY src src").unwrap(),
-        "dependencies are built before the code is copied"
-    );
-    assert!(dockerfile.contains("USER conduit"));
-    assert!(dockerfile.contains(r#"CMD ["conduit", "healthcheck"]"#));
-    assert!(dockerfile.contains(r#"CMD ["conduit", "serve"]"#));
-    assert!(dockerfile.contains("CONDUIT_LISTEN=0.0.0.0:8080"));
 }
