@@ -104,19 +104,28 @@ psql_on() {
     PGOPTIONS="--client-min-messages=warning" psql -X -v ON_ERROR_STOP=1 -q "$@"
 }
 
-start_with_compose() {
-    echo "dev-db: no PostgreSQL server binaries here; starting the compose service \`db\` instead" >&2
-    docker compose -f "$root/compose.yaml" up -d --wait db
+# As root on Debian or Ubuntu, a missing server is installed from the
+# distribution's packages; anywhere else the user is told what to install.
+install_postgres() {
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 1
+    echo "dev-db: PostgreSQL's server is missing; installing it from the distribution's packages (apt-get install postgresql)" >&2
+    local log
+    log=$(mktemp)
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -qq postgresql >"$log" 2>&1 \
+        && ! { apt-get update -qq && apt-get install -y -qq postgresql; } >"$log" 2>&1; then
+        tail -n 5 "$log" >&2
+        rm -f "$log"
+        return 1
+    fi
+    rm -f "$log"
 }
 
 up() {
     local bin
     if ! bin=$(pg_bin); then
-        if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-            start_with_compose
-            return
-        fi
-        die "PostgreSQL server binaries (initdb, pg_ctl) were not found: install them (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@15), or set DATABASE_URL to a running server."
+        install_postgres && bin=$(pg_bin) \
+            || die "PostgreSQL server binaries (initdb, pg_ctl) were not found: install them (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@15), or set DATABASE_URL to a running server."
     fi
     prepare_cluster_dir
     mkdir -p "$sock"
@@ -143,7 +152,7 @@ up() {
 
 down() {
     local bin
-    bin=$(pg_bin) || { docker compose -f "$root/compose.yaml" stop db; return; }
+    bin=$(pg_bin) || return 0
     [ -e "$dir" ] && dir=$(readlink -f "$dir") && data="$dir/data"
     if [ -f "$data/PG_VERSION" ] && as_server_user "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
         as_server_user "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null
