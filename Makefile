@@ -86,9 +86,10 @@ test: rust db-up diesel-cli ## Run every test against a real PostgreSQL
 	@$(DEV_DB) sweep conduit_test_ >/dev/null
 	cargo test --locked --all-targets
 
-lint: rust ## rustfmt and clippy with warnings as errors
+lint: rust ## rustfmt, clippy with warnings as errors, hadolint and compose's own check
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets -- -D warnings
+	scripts/docker/lint.sh
 
 conformance: rust db-up ## Run the public RealWorld Hurl suite against the release binary on a fresh database
 	scripts/conformance.sh
@@ -113,6 +114,16 @@ python3:
 	@command -v python3 >/dev/null 2>&1 || { echo "python3 is missing (the benchmark driver needs it): install it (Debian/Ubuntu: apt-get install python3)."; exit 1; }
 
 ##@ Containers
-.PHONY: docker-clean-start
-docker-clean-start: ## Rebuild the compose stack from nothing: down -v, then up
-	docker compose down -v && docker compose up --build
+# `docker compose` (v2) where it exists, else the v1 `docker-compose`.
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+.PHONY: docker-clean-start docker-base-images docker-test
+docker-clean-start: ## Rebuild the compose stack from nothing: down -v, then up (LOCAL_BASE_IMAGES=1: no registry needed)
+	@if [ "$(LOCAL_BASE_IMAGES)" = 1 ]; then export $$(scripts/docker/base-images.sh); fi; \
+	  $(COMPOSE) down -v && $(COMPOSE) up --build
+
+docker-base-images: ## Make local stand-ins for the rust, debian and postgres base images from Debian's packages
+	@scripts/docker/base-images.sh
+
+docker-test: python3 ## Build the image and drive the compose stack through its scenarios, in real containers
+	scripts/docker/docker-test.py
