@@ -38,7 +38,7 @@ ca_bundle="${CONDUIT_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 # Each image is labelled with a digest of what defines it (and of its base):
 # a changed definition makes it again, an unchanged one is reused.
 digest_of() { cat "$@" | sha256sum | cut -c1-16; }
-debian_digest=$(digest_of "$here/base-images.sh")
+debian_digest=$(digest_of "$here/debian-root.sh")
 rust_digest=$( { echo "$debian_digest $rust_version"; cat "$here/rust.Dockerfile" "$ca_bundle"; } | digest_of)
 postgres_digest=$( { echo "$debian_digest"; cat "$here/postgres.Dockerfile" "$here/postgres-entrypoint.sh"; } | digest_of)
 
@@ -57,7 +57,7 @@ build() { # IMAGE DIGEST CONTEXT
 }
 
 make_debian() {
-    [ "$(id -u)" = 0 ] || die "making $debian_image needs root (debootstrap); run this as root once, or load the official images instead."
+    [ "$(id -u)" = 0 ] || die "making $debian_image needs root (debootstrap); run this once as root, or build on the official images where a registry is reachable."
     if ! command -v debootstrap >/dev/null 2>&1; then
         say "installing debootstrap from Debian's packages"
         apt-get install -y -qq debootstrap >/dev/null 2>&1 \
@@ -68,27 +68,7 @@ make_debian() {
     root=$(mktemp -d /var/tmp/conduit-debian-root.XXXXXX)
     scratch+=("$root")
     say "debootstrap $suite (minbase) from $mirror"
-    debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$root.log" 2>&1 \
-        || { tail -n 20 "$root.log" >&2; rm -f "$root.log"; die "debootstrap failed (log above)."; }
-    rm -f "$root.log"
-    # What debian:bookworm-slim leaves out, now and in every later install:
-    # documentation, manuals, translations and apt's caches.
-    cat >"$root/etc/dpkg/dpkg.cfg.d/slim" <<'CFG'
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/locale/*
-path-exclude /usr/share/lintian/*
-CFG
-    cat >"$root/etc/apt/apt.conf.d/slim" <<'CFG'
-APT::Install-Recommends "false";
-Acquire::Languages "none";
-DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };
-CFG
-    find "$root/usr/share/doc" -mindepth 2 ! -name copyright -delete 2>/dev/null || true
-    rm -rf "$root"/usr/share/{man,info,locale,lintian}/* "$root"/var/cache/apt/archives/*.deb \
-        "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
+    "$here/debian-root.sh" "$root" "$suite" "$mirror"
     say "importing $debian_image"
     tar -C "$root" -c . | docker import \
         --change "LABEL conduit.stand-in=$debian_digest" \
@@ -107,7 +87,7 @@ make_rust() {
     mkdir -p "$context/rust/bin" "$context/rust/lib/rustlib"
     cp "$sysroot/bin/rustc" "$sysroot/bin/cargo" "$context/rust/bin/"
     cp -a "$sysroot"/lib/*.so* "$context/rust/lib/"
-    cp -a "$sysroot/lib/rustlib/x86_64-unknown-linux-gnu" "$context/rust/lib/rustlib/"
+    cp -a "$sysroot/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')" "$context/rust/lib/rustlib/"
     cp "$ca_bundle" "$context/ca-certificates.crt"
     cp "$here/rust.Dockerfile" "$context/Dockerfile"
     say "building $rust_image (Rust $rust_version from this machine)"
@@ -126,10 +106,18 @@ make_postgres() {
 
 started=$SECONDS
 made=""
-up_to_date "$debian_image" "$debian_digest" || { make_debian; made=yes; }
-up_to_date "$rust_image" "$rust_digest" || { make_rust; made=yes; }
-up_to_date "$postgres_image" "$postgres_digest" || { make_postgres; made=yes; }
+timed() { # STEP...: runs it and says how long it took
+    local began=$SECONDS
+    "$@"
+    say "$1 took $((SECONDS - began)) s"
+    made=yes
+}
+up_to_date "$debian_image" "$debian_digest" || timed make_debian
+up_to_date "$rust_image" "$rust_digest" || timed make_rust
+up_to_date "$postgres_image" "$postgres_digest" || timed make_postgres
 if [ -n "$made" ]; then
+    # The stand-ins these replaced, now untagged.
+    docker image prune -f --filter label=conduit.stand-in >/dev/null
     say "made in $((SECONDS - started)) s"
 else
     say "up to date ($debian_image, $rust_image, $postgres_image)"
