@@ -104,6 +104,10 @@ make_postgres() {
     build "$postgres_image" "$postgres_digest" "$context"
 }
 
+# One maker at a time: a second run waits, then finds the images made.
+exec 9>"${TMPDIR:-/tmp}/conduit-base-images.lock"
+flock 9
+
 started=$SECONDS
 made=""
 timed() { # STEP...: runs it and says how long it took

@@ -12,6 +12,7 @@ by scripts/docker/base-images.sh; DOCKER_TEST_OFFICIAL_IMAGES=1 builds on the
 official images instead.
 """
 
+import fcntl
 import json
 import os
 import re
@@ -345,6 +346,9 @@ def base_images():
 def main():
     global COMPOSE
     COMPOSE = compose_command()
+    # Two runs would share the compose project: the second waits.
+    lock = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"{PROJECT}.lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     ENV.update(COMPOSE_PROJECT_NAME=PROJECT, CONDUIT_IMAGE=IMAGE, CONDUIT_HTTP_PORT="", CONDUIT_DB_PORT="")
     started = time.monotonic()
     base_images()
