@@ -45,8 +45,8 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let known = settings.migrations.catalog()?;
-        // Building the OpenAPI document takes a millisecond of CPU: do it
-        // while the connection below waits for the database.
+        // The OpenAPI document is built while the connection below waits
+        // for the database, off the boot's critical path.
         let document = tokio::task::spawn_blocking(openapi::document_json);
         let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let metrics = Metrics::new();
@@ -163,7 +163,7 @@ async fn bring_schema_up_to_date(
     metrics: &Metrics,
 ) -> Result<(), StartupError> {
     // Read first, without the lock: most boots find nothing to apply, and
-    // then skip the lock and the harness (a few round trips of boot time).
+    // then skip the lock and the harness.
     let state = migrations::schema_state(&conn, known)
         .await
         .map_err(MigrationError::Database)?;

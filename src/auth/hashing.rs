@@ -1,13 +1,11 @@
 //! The threads that hash passwords: one per core, started on first use,
 //! each keeping argon2's 19 MiB of working memory for its next hash.
 //!
-//! Measured with `make bench` (docs/benchmarks.md), each choice here fixed
-//! something: hashing on the blocking pool let 32 concurrent logins run 32
-//! hashes at once (2.7 GiB resident, a fifth of the throughput); memory
-//! allocated per hash left 910 MiB resident after a burst of logins; and at
-//! normal priority, two hashes took both cores from the requests waiting
-//! behind them. The threads run at a lower priority (nice 10), so a burst
-//! of logins uses the cores the requests leave, not the other way round.
+//! One thread per core bounds how many hashes (and how much memory) a
+//! burst of logins can take at once; keeping the memory avoids allocating
+//! it again for every hash; and the threads run at a lower priority
+//! (nice 10), so logins use the cores the other requests leave, not the
+//! other way round. docs/benchmarks.md has the measurements.
 
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 

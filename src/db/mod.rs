@@ -99,9 +99,8 @@ pub fn build_pool(
 
 /// Opens the pool's first connection in the background, so the first
 /// request (usually the orchestrator's /ready) does not wait for it. One is
-/// enough: on a small machine, opening more at boot competes with the boot
-/// itself for the CPU (measured: no faster to /ready with one per core). A
-/// failure is only logged; requests open connections on demand anyway.
+/// enough: opening more at boot competes with the boot itself for the CPU.
+/// A failure is only logged; requests open connections on demand anyway.
 pub fn warm_up(pool: &Pool) {
     let pool = pool.clone();
     connection_runtime().spawn(async move {

@@ -192,9 +192,8 @@ async fn login(
         });
     }
     // The connection goes back to the pool before the hash: a login may
-    // wait hundreds of milliseconds for a hashing slot, and holding a
-    // connection meanwhile starved every other request of the pool
-    // (`make bench`: GET /api/user p99 1.5 ms alone, 253 ms during logins).
+    // wait a long time for a hashing thread, and every other request needs
+    // the pool meanwhile.
     let user = users::find_by_email(&mut *pool.get().await?, &email).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     if !password::verify(password, stored_hash).await? {

@@ -150,9 +150,8 @@ pub async fn schema_state(
     use diesel_async::RunQueryDsl;
 
     // Both statements go out together (diesel-async pipelines futures on a
-    // shared connection): one round trip where boot and /ready used to
-    // wait for two. The read's error means something only if the table
-    // exists.
+    // shared connection), so boot and /ready wait for one round trip. The
+    // read's error means something only if the table exists.
     let exists = diesel::select(sql::<Bool>(
         "to_regclass('__diesel_schema_migrations') IS NOT NULL",
     ))
