@@ -51,7 +51,7 @@ fn queue() -> &'static Option<mpsc::Sender<Job>> {
                 let receiver = Arc::clone(&receiver);
                 std::thread::Builder::new()
                     .name(format!("conduit-hash-{i}"))
-                    .spawn(move || serve(&receiver))
+                    .spawn(move || run_jobs(&receiver))
                     .inspect_err(|error| tracing::error!(%error, "could not start a password hashing thread"))
                     .is_ok()
             })
@@ -60,7 +60,9 @@ fn queue() -> &'static Option<mpsc::Sender<Job>> {
     })
 }
 
-fn serve(receiver: &Mutex<mpsc::Receiver<Job>>) {
+/// A hashing thread's life: take the next job off the queue and run it
+/// with this thread's memory, until the queue closes.
+fn run_jobs(receiver: &Mutex<mpsc::Receiver<Job>>) {
     lower_priority();
     let mut memory = Vec::new();
     loop {

@@ -9,13 +9,13 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::views::UserResponse;
-use crate::auth::throttle::LoginThrottle;
 use crate::auth::{password, token, AuthUser, DEMO_EMAIL};
 use crate::config::AuthSettings;
+use crate::db::sessions;
 use crate::db::users::{self, NewUser, User, UserChanges};
-use crate::db::{sessions, Pool};
 use crate::error::{AppError, AppResult, ErrorBody, FieldErrors};
 use crate::extract::JsonBody;
+use crate::state::AppState;
 use crate::validate::{self, BIO_MAX, URL_MAX};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -113,8 +113,7 @@ fn new_token() -> AppResult<String> {
 )]
 #[post("/users")]
 async fn register(
-    pool: web::Data<Pool>,
-    settings: web::Data<AuthSettings>,
+    state: web::Data<AppState>,
     body: JsonBody<RegisterRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.user;
@@ -131,7 +130,7 @@ async fn register(
 
     let password_hash = password::hash(password).await?;
     let token = new_token()?;
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let user = conn
         .transaction(async |conn| {
             let user = users::insert(
@@ -143,7 +142,7 @@ async fn register(
                 },
             )
             .await?;
-            start_session(conn, &user, &settings, &token).await?;
+            start_session(conn, &user, &state.auth, &token).await?;
             Ok::<_, AppError>(user)
         })
         .await?;
@@ -165,9 +164,7 @@ async fn register(
 #[post("/users/login")]
 async fn login(
     request: HttpRequest,
-    pool: web::Data<Pool>,
-    settings: web::Data<AuthSettings>,
-    throttle: web::Data<LoginThrottle>,
+    state: web::Data<AppState>,
     body: JsonBody<LoginRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.user;
@@ -186,6 +183,7 @@ async fn login(
 
     // The peer address, not X-Forwarded-For, which any client can write.
     let address = request.peer_addr().map(|a| a.ip());
+    let throttle = &state.login_throttle;
     if let Some(wait) = throttle.blocked_for(address, &email) {
         return Err(AppError::TooManyFailedLogins {
             retry_after_secs: wait.as_secs().max(1),
@@ -194,7 +192,7 @@ async fn login(
     // The connection goes back to the pool before the hash: a login may
     // wait a long time for a hashing thread, and every other request needs
     // the pool meanwhile.
-    let user = users::find_by_email(&mut *pool.get().await?, &email).await?;
+    let user = users::find_by_email(&mut *state.pool.get().await?, &email).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     if !password::verify(password, stored_hash).await? {
         throttle.record_failure(address, &email);
@@ -202,14 +200,14 @@ async fn login(
     }
     throttle.record_success(&email);
     let user = user.ok_or(AppError::InvalidCredentials)?;
-    if user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !settings.demo_login_allowed {
+    if user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !state.auth.demo_login_allowed {
         tracing::warn!(
             "refused a login to the demo account (production; CONDUIT_ALLOW_DEMO_USER is off)"
         );
         return Err(AppError::InvalidCredentials);
     }
     let token = new_token()?;
-    start_session(&mut *pool.get().await?, &user, &settings, &token).await?;
+    start_session(&mut *state.pool.get().await?, &user, &state.auth, &token).await?;
     Ok(HttpResponse::Ok().json(UserResponse::new(user, token)))
 }
 
@@ -243,7 +241,7 @@ async fn current_user(auth: AuthUser) -> AppResult<HttpResponse> {
 #[put("/user")]
 async fn update_user(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     body: JsonBody<UpdateUserRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.user;
@@ -284,7 +282,7 @@ async fn update_user(
         changes.password_hash = Some(password::hash(password).await?);
     }
     let password_changed = changes.password_hash.is_some();
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let user = conn
         .transaction(async |conn| {
             let user = users::update(conn, auth.user.id, &changes).await?;
@@ -308,8 +306,8 @@ async fn update_user(
     )
 )]
 #[delete("/user/session")]
-async fn end_session(auth: AuthUser, pool: web::Data<Pool>) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+async fn end_session(auth: AuthUser, state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
     sessions::revoke(&mut conn, auth.session_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,6 +7,7 @@
 //! `AsyncConnectionWrapper` (diesel-async's own `AsyncMigrationHarness`
 //! panics on actix's current-thread runtime).
 
+mod at_boot;
 mod checksums;
 mod lock;
 
@@ -26,6 +27,7 @@ use diesel_migrations::{
 };
 use serde::Serialize;
 
+pub use at_boot::bring_schema_up_to_date;
 pub use checksums::modified_migrations;
 
 /// The SQL of `migrations/`, compiled into the binary.
@@ -120,7 +122,9 @@ pub enum MigrationError {
     #[error("migration {0} is applied but this binary does not know it, so it cannot revert it")]
     UnknownVersion(String),
     #[error("the migration task ended unexpectedly: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
+    #[error("{0} (CONDUIT_STRICT_SCHEMA is on)")]
+    SchemaMismatch(String),
 }
 
 /// What the database holds compared with what the binary knows.
@@ -280,7 +284,7 @@ where
         outcome
     })
     .await
-    .map_err(|e| MigrationError::Task(e.to_string()))?
+    .map_err(MigrationError::Task)?
 }
 
 fn bookkeeping(error: impl std::fmt::Display) -> MigrationError {

@@ -7,9 +7,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::articles::{self, ArticleFilter};
-use crate::db::Pool;
 use crate::error::{AppResult, ErrorBody, FieldErrors};
 use crate::routes::views::{ArticleSummary, ArticlesResponse};
+use crate::state::AppState;
 use crate::validate;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -48,14 +48,15 @@ fn page_bounds(page: &Page) -> AppResult<(i64, i64)> {
     Ok((limit, offset))
 }
 
-async fn respond(
-    pool: &Pool,
+/// Loads one page of the articles `filter` selects and renders it for `viewer`.
+async fn list_page(
+    state: &AppState,
     filter: ArticleFilter,
     page: &Page,
     viewer: Option<i64>,
 ) -> AppResult<HttpResponse> {
     let (limit, offset) = page_bounds(page)?;
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let (page, total) = articles::list(&mut conn, &filter, limit, offset).await?;
     let details = articles::with_details(&mut conn, page, viewer).await?;
     Ok(HttpResponse::Ok().json(ArticlesResponse {
@@ -78,14 +79,14 @@ async fn respond(
 #[get("/articles/feed")]
 async fn feed_articles(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     page: web::Query<Page>,
 ) -> AppResult<HttpResponse> {
     let filter = ArticleFilter {
         followed_by: Some(auth.user.id),
         ..ArticleFilter::default()
     };
-    respond(&pool, filter, &page, Some(auth.user.id)).await
+    list_page(&state, filter, &page, Some(auth.user.id)).await
 }
 
 /// Spec: GET /articles (Get recent articles globally), filtered by tag,
@@ -103,7 +104,7 @@ async fn feed_articles(
 #[get("/articles")]
 async fn list_articles(
     auth: MaybeAuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     filters: web::Query<Filters>,
     page: web::Query<Page>,
 ) -> AppResult<HttpResponse> {
@@ -114,5 +115,5 @@ async fn list_articles(
         favorited_by: filters.favorited,
         followed_by: None,
     };
-    respond(&pool, filter, &page, auth.user_id()).await
+    list_page(&state, filter, &page, auth.user_id()).await
 }

@@ -15,9 +15,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::views::ArticleResponse;
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::articles::{self, Article, ArticleChanges, NewArticle};
-use crate::db::{Pool, PooledConnection};
+use crate::db::PooledConnection;
 use crate::error::{AppError, AppResult, ErrorBody, FieldErrors};
 use crate::extract::JsonBody;
+use crate::state::AppState;
 use crate::validate::{self, ARTICLE_BODY_MAX, DESCRIPTION_MAX, TITLE_MAX};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -96,7 +97,8 @@ async fn find_own_article(
     Ok(article)
 }
 
-async fn respond(
+/// The article as the API shows it to `viewer`, with `status`.
+async fn article_response(
     conn: &mut PooledConnection,
     article: Article,
     viewer: Option<i64>,
@@ -125,12 +127,12 @@ fn is_slug_conflict(error: &DieselError) -> bool {
 #[get("/articles/{slug}")]
 async fn get_article(
     auth: MaybeAuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let article = find_article(&mut conn, &slug).await?;
-    respond(&mut conn, article, auth.user_id(), StatusCode::OK).await
+    article_response(&mut conn, article, auth.user_id(), StatusCode::OK).await
 }
 
 /// Spec: POST /articles (Create an article). The article and its tags are
@@ -148,7 +150,7 @@ async fn get_article(
 #[post("/articles")]
 async fn create_article(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     body: JsonBody<NewArticleRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.article;
@@ -169,7 +171,7 @@ async fn create_article(
         ));
     };
 
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let mut attempt = 0;
     let article = loop {
         attempt += 1;
@@ -186,7 +188,7 @@ async fn create_article(
             outcome => break outcome?,
         }
     };
-    respond(&mut conn, article, Some(auth.user.id), StatusCode::CREATED).await
+    article_response(&mut conn, article, Some(auth.user.id), StatusCode::CREATED).await
 }
 
 /// Spec: PUT /articles/{slug} (Update an article). A new title gives a new
@@ -207,11 +209,11 @@ async fn create_article(
 #[put("/articles/{slug}")]
 async fn update_article(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     slug: web::Path<String>,
     body: JsonBody<UpdateArticleRequest>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let article = find_own_article(&mut conn, &slug, &auth).await?;
     let payload = body.parse()?.article;
     let mut errors = FieldErrors::default();
@@ -240,7 +242,7 @@ async fn update_article(
     }
 
     let updated = articles::update(&mut conn, article.id, &changes, tags.as_deref()).await?;
-    respond(&mut conn, updated, Some(auth.user.id), StatusCode::OK).await
+    article_response(&mut conn, updated, Some(auth.user.id), StatusCode::OK).await
 }
 
 /// Spec: DELETE /articles/{slug} (Delete an article), with its comments,
@@ -259,10 +261,10 @@ async fn update_article(
 #[delete("/articles/{slug}")]
 async fn delete_article(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let article = find_own_article(&mut conn, &slug, &auth).await?;
     articles::delete(&mut conn, article.id).await?;
     Ok(HttpResponse::NoContent().finish())
