@@ -168,6 +168,8 @@ pub enum ConfigError {
     #[error("DATABASE_URL is not set: export it, put it in .env (see .env.example), or pass --database-url")]
     MissingDatabaseUrl,
     #[error("DATABASE_URL is not a postgres:// URL: {0}")]
+    UnparsableDatabaseUrl(#[from] url::ParseError),
+    #[error("DATABASE_URL is not a postgres:// URL: {0}")]
     InvalidDatabaseUrl(String),
 }
 
@@ -219,8 +221,7 @@ impl SettingsArgs {
             .as_deref()
             .filter(|url| !url.trim().is_empty())
             .ok_or(ConfigError::MissingDatabaseUrl)?;
-        let url =
-            Url::parse(raw.trim()).map_err(|e| ConfigError::InvalidDatabaseUrl(e.to_string()))?;
+        let url = Url::parse(raw.trim())?;
         if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none() {
             return Err(ConfigError::InvalidDatabaseUrl(format!(
                 "expected postgres://user:password@host:port/database, got scheme {:?}",

@@ -12,18 +12,23 @@ use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use argon2::Block;
 use tokio::sync::oneshot;
 
-use crate::error::{AppError, AppResult};
-
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Why a job could not run on a hashing thread.
+#[derive(Debug, thiserror::Error)]
+pub enum HashingUnavailable {
+    #[error("no password hashing thread could start")]
+    NoThreads,
+    #[error("the password hashing threads stopped")]
+    Stopped,
+}
 
 /// Runs `work` on a hashing thread with that thread's memory, and waits for
 /// it without blocking the caller's runtime.
 pub async fn run<T: Send + 'static>(
-    work: impl FnOnce(&mut Vec<Block>) -> AppResult<T> + Send + 'static,
-) -> AppResult<T> {
-    let queue = queue()
-        .as_ref()
-        .ok_or_else(|| AppError::Internal("no password hashing thread could start".into()))?;
+    work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+) -> Result<T, HashingUnavailable> {
+    let queue = queue().as_ref().ok_or(HashingUnavailable::NoThreads)?;
     let (reply, answer) = oneshot::channel();
     let job: Job = Box::new(move |memory| {
         // A request that went away while its job waited needs no hash.
@@ -31,12 +36,8 @@ pub async fn run<T: Send + 'static>(
             let _ = reply.send(work(memory));
         }
     });
-    queue
-        .send(job)
-        .map_err(|_| AppError::Internal("the password hashing threads stopped".into()))?;
-    answer
-        .await
-        .map_err(|_| AppError::Internal("a password hashing thread stopped".into()))?
+    queue.send(job).map_err(|_| HashingUnavailable::Stopped)?;
+    answer.await.map_err(|_| HashingUnavailable::Stopped)
 }
 
 /// The jobs' queue, shared by the threads; `None` if none could start.

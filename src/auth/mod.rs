@@ -66,8 +66,8 @@ fn presented_token(request: &HttpRequest) -> AppResult<Option<String>> {
 }
 
 async fn authenticate(state: Option<web::Data<AppState>>, token: String) -> AppResult<AuthUser> {
-    let state =
-        state.ok_or_else(|| AppError::Internal("no application state registered".into()))?;
+    let state = state
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no application state registered")))?;
     let mut conn = state.pool.get().await?;
     let (session, user) = sessions::find_active(&mut conn, &token::digest(&token))
         .await?

@@ -337,7 +337,13 @@ async fn set_tags(
         .map(drop)
 }
 
-/// Inserts an article with its tags, in one transaction.
+/// Whether a failed [`create`] or [`update`] drew a slug another article has.
+pub fn is_slug_taken(error: &diesel::result::Error) -> bool {
+    super::violated_unique_constraint(error) == Some("articles_slug_key")
+}
+
+/// Inserts an article with its tags, in one transaction; a slug another
+/// article has is a unique violation ([`is_slug_taken`]).
 pub async fn create(
     conn: &mut AsyncPgConnection,
     new: &NewArticle<'_>,

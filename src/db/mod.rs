@@ -110,6 +110,18 @@ pub fn warm_up(pool: &Pool) {
     });
 }
 
+/// The name of the unique constraint `error` violates, if it is a unique
+/// violation: how a query's caller tells "taken" from a failure.
+pub fn violated_unique_constraint(error: &diesel::result::Error) -> Option<&str> {
+    match error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ) => info.constraint_name(),
+        _ => None,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("could not connect to the database at {target} within {waited_secs}s: {last_error}")]
 pub struct DatabaseUnreachable {

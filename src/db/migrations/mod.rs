@@ -75,7 +75,7 @@ impl MigrationSet {
     pub fn catalog(&self) -> Result<Vec<KnownMigration>, MigrationError> {
         let mut known: Vec<KnownMigration> = self
             .migrations()
-            .map_err(|e| MigrationError::Source(e.to_string()))?
+            .map_err(MigrationError::Source)?
             .iter()
             .map(|m| KnownMigration {
                 version: m.name().version().to_string(),
@@ -105,10 +105,18 @@ impl MigrationError {
     }
 }
 
+/// The error type of diesel's migration traits.
+type BoxedError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
     #[error("could not read the migrations: {0}")]
-    Source(String),
+    Source(BoxedError),
+    #[error("could not read migration {name}: {source}")]
+    SourceFile {
+        name: String,
+        source: std::io::Error,
+    },
     #[error("migration {name} failed: {reason}")]
     Failed { name: String, reason: String },
     #[error("gave up after {waited_secs}s waiting for the migration lock{holder}")]
@@ -116,7 +124,7 @@ pub enum MigrationError {
     #[error("database error while migrating: {0}")]
     Database(#[from] diesel::result::Error),
     #[error("could not read the applied migrations: {0}")]
-    Bookkeeping(String),
+    Bookkeeping(BoxedError),
     #[error("nothing to revert: no migration is applied")]
     NothingToRevert,
     #[error("migration {0} is applied but this binary does not know it, so it cannot revert it")]
@@ -287,24 +295,22 @@ where
     .map_err(MigrationError::Task)?
 }
 
-fn bookkeeping(error: impl std::fmt::Display) -> MigrationError {
-    MigrationError::Bookkeeping(error.to_string())
-}
-
 fn apply_pending(
     conn: &mut BlockingPgConnection,
     set: &MigrationSet,
 ) -> Result<RunReport, MigrationError> {
     let checksums = set.checksums()?;
     // Read under the lock: another replica may have applied them meanwhile.
-    let pending = conn.pending_migrations(set.clone()).map_err(bookkeeping)?;
+    let pending = conn
+        .pending_migrations(set.clone())
+        .map_err(MigrationError::Bookkeeping)?;
     let mut applied = Vec::with_capacity(pending.len());
     for migration in &pending {
         applied.push(apply(conn, migration.as_ref(), &checksums)?);
     }
     let mut versions: Vec<String> = conn
         .applied_migrations()
-        .map_err(bookkeeping)?
+        .map_err(MigrationError::Bookkeeping)?
         .iter()
         .map(|v| v.to_string())
         .collect();
@@ -391,10 +397,12 @@ fn newest_applied(
     conn: &mut BlockingPgConnection,
     set: &MigrationSet,
 ) -> Result<Box<dyn Migration<Pg>>, MigrationError> {
-    let applied = conn.applied_migrations().map_err(bookkeeping)?;
+    let applied = conn
+        .applied_migrations()
+        .map_err(MigrationError::Bookkeeping)?;
     let newest = applied.first().ok_or(MigrationError::NothingToRevert)?;
     set.migrations()
-        .map_err(|e| MigrationError::Source(e.to_string()))?
+        .map_err(MigrationError::Source)?
         .into_iter()
         .find(|m| m.name().version() == *newest)
         .ok_or_else(|| MigrationError::UnknownVersion(newest.to_string()))

@@ -8,11 +8,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::find_article;
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::{comments, profiles};
-use crate::error::{AppError, AppResult, ErrorBody, FieldErrors};
+use crate::domain::articles::NewComment;
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::extract::JsonBody;
 use crate::routes::views::{CommentResponse, CommentView, CommentsResponse};
 use crate::state::AppState;
-use crate::validate::{self, COMMENT_BODY_MAX};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(add_comment)
@@ -53,13 +53,9 @@ async fn add_comment(
 ) -> AppResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
     let article = find_article(&mut conn, &slug).await?;
-    let payload = body.parse()?.comment;
-    let mut errors = FieldErrors::default();
-    let text = validate::required_text(&mut errors, "body", payload.body, COMMENT_BODY_MAX);
-    errors.into_result()?;
-    let text = text.ok_or_else(|| AppError::Internal("validation passed without a body".into()))?;
+    let new = NewComment::parse(body.parse()?.comment.body)?;
 
-    let comment = comments::create(&mut conn, article.id, auth.user.id, &text).await?;
+    let comment = comments::create(&mut conn, article.id, auth.user.id, &new.body).await?;
     Ok(HttpResponse::Created().json(CommentResponse {
         comment: CommentView::new(comment, auth.user, false),
     }))
