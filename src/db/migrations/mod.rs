@@ -88,19 +88,18 @@ impl MigrationSet {
 }
 
 impl MigrationError {
-    fn failed(name: &str, reason: String) -> Self {
-        let reason = if reason.contains("lock timeout") {
-            format!(
-                "{reason} (a transaction held a lock on a table this migration changes; it gave up \
-                 after CONDUIT_MIGRATION_LOCK_TIMEOUT instead of blocking traffic behind it: retry \
-                 when that transaction has ended)"
-            )
+    fn failed(name: &str, source: BoxedError) -> Self {
+        let hint = if source.to_string().contains("lock timeout") {
+            " (a transaction held a lock on a table this migration changes; it gave up \
+             after CONDUIT_MIGRATION_LOCK_TIMEOUT instead of blocking traffic behind it: retry \
+             when that transaction has ended)"
         } else {
-            reason
+            ""
         };
         MigrationError::Failed {
             name: name.to_owned(),
-            reason,
+            source,
+            hint,
         }
     }
 }
@@ -117,8 +116,12 @@ pub enum MigrationError {
         name: String,
         source: std::io::Error,
     },
-    #[error("migration {name} failed: {reason}")]
-    Failed { name: String, reason: String },
+    #[error("migration {name} failed: {source}{hint}")]
+    Failed {
+        name: String,
+        source: BoxedError,
+        hint: &'static str,
+    },
     #[error("gave up after {waited_secs}s waiting for the migration lock{holder}")]
     LockTimeout { waited_secs: u64, holder: String },
     #[error("database error while migrating: {0}")]
@@ -351,7 +354,7 @@ fn apply(
     let started = Instant::now();
     let run_and_record = |conn: &mut BlockingPgConnection| -> Result<(), MigrationError> {
         conn.run_migration(migration)
-            .map_err(|e| MigrationError::failed(&name, e.to_string()))?;
+            .map_err(|e| MigrationError::failed(&name, e))?;
         if let Some(checksum) = checksums.get(&version) {
             checksums::record(conn, &version, checksum)?;
         }
@@ -383,7 +386,7 @@ fn revert(
     let name = migration.name().to_string();
     let started = Instant::now();
     conn.revert_migration(migration)
-        .map_err(|e| MigrationError::failed(&name, e.to_string()))?;
+        .map_err(|e| MigrationError::failed(&name, e))?;
     checksums::forget(conn, &migration.name().version().to_string())?;
     tracing::info!(
         migration = %name,
