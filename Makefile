@@ -86,10 +86,21 @@ test: rust db-up diesel-cli ## Run every test against a real PostgreSQL
 	@$(DEV_DB) sweep conduit_test_ >/dev/null
 	cargo test --locked --all-targets
 
-lint: rust ## rustfmt, clippy with warnings as errors, hadolint and compose's own check
+lint: rust cargo-deny ## rustfmt, clippy (warnings as errors), cargo-deny, squawk over migrations/, hadolint, compose config
 	cargo fmt --all -- --check
-	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked --all-targets --all-features -- -D warnings
+	cargo deny --locked check --hide-inclusion-graph bans licenses sources
+	scripts/lint-migrations.sh
 	scripts/docker/lint.sh
+
+# Only the offline checks run (no advisory database download); deny.toml
+# says what is allowed and why.
+CARGO_DENY_VERSION := 0.18.9
+.PHONY: cargo-deny
+cargo-deny: rust
+	@cargo deny --version 2>/dev/null | grep -q "$(CARGO_DENY_VERSION)" || { \
+	  echo "installing cargo-deny $(CARGO_DENY_VERSION) (about 5 minutes)"; \
+	  cargo install cargo-deny --version $(CARGO_DENY_VERSION) --locked; }
 
 conformance: rust db-up ## Run the public RealWorld Hurl suite against the release binary on a fresh database
 	scripts/conformance.sh

@@ -48,3 +48,17 @@ impl Cli {
         self.command.as_ref().unwrap_or(&Command::Serve)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap checks flags, env names and defaults against each other only
+    /// when a command line is parsed; this checks every one of them now.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        <Cli as CommandFactory>::command().debug_assert();
+    }
+}

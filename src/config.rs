@@ -24,8 +24,8 @@ pub enum PoolRecycling {
     Verified,
     /// No round trip (the default): a connection the server closed (restart,
     /// failover, idle timeout) is still noticed and replaced; only a silently
-    /// dead one fails its first request with 503. `make bench`: GET /api/user
-    /// 10,200 -> 13,900 requests/s against `verified`.
+    /// dead one fails its first request with 503, and every request saves a
+    /// round trip (docs/benchmarks.md has the figures).
     Fast,
 }
 
@@ -168,6 +168,8 @@ pub enum ConfigError {
     #[error("DATABASE_URL is not set: export it, put it in .env (see .env.example), or pass --database-url")]
     MissingDatabaseUrl,
     #[error("DATABASE_URL is not a postgres:// URL: {0}")]
+    UnparsableDatabaseUrl(#[from] url::ParseError),
+    #[error("DATABASE_URL is not a postgres:// URL: {0}")]
     InvalidDatabaseUrl(String),
 }
 
@@ -219,8 +221,7 @@ impl SettingsArgs {
             .as_deref()
             .filter(|url| !url.trim().is_empty())
             .ok_or(ConfigError::MissingDatabaseUrl)?;
-        let url =
-            Url::parse(raw.trim()).map_err(|e| ConfigError::InvalidDatabaseUrl(e.to_string()))?;
+        let url = Url::parse(raw.trim())?;
         if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none() {
             return Err(ConfigError::InvalidDatabaseUrl(format!(
                 "expected postgres://user:password@host:port/database, got scheme {:?}",

@@ -1,5 +1,6 @@
 //! The one error type of the HTTP layer, and the one place it becomes a
 //! response: `{"errors": {"<field>": ["<message>"]}}` with the right status.
+//! Unexpected errors keep their cause, logged whole once, here.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,8 @@ use actix_web::{HttpResponse, ResponseError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::auth::password::PasswordError;
 
 /// Messages per field, as the spec's GenericErrorModel has them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -35,6 +38,13 @@ impl FieldErrors {
         let mut errors = Self::default();
         errors.add(field, message);
         errors
+    }
+
+    /// Adds every message of `messages` to `field` (none is fine).
+    pub fn add_all<M: Into<String>>(&mut self, field: &str, messages: impl IntoIterator<Item = M>) {
+        for message in messages {
+            self.add(field, message);
+        }
     }
 }
 
@@ -74,16 +84,21 @@ pub enum AppError {
     #[error("unsupported content type")]
     UnsupportedMediaType,
     /// 503: the database cannot be reached (pool timeout, closed connection).
-    #[error("database unavailable: {0}")]
-    DatabaseUnavailable(String),
+    #[error("database unavailable")]
+    DatabaseUnavailable(#[source] anyhow::Error),
     /// 500: a bug or an unexpected database answer. Logged, never shown.
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
 }
 
 impl AppError {
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(FieldErrors::single(field, message))
+    }
+
+    /// A 500 that keeps `error` and its causes for the log.
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
     }
 
     fn body(&self) -> FieldErrors {
@@ -124,10 +139,13 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        // `{:#}` prints the error and each of its causes.
         match self {
-            AppError::Internal(detail) => tracing::error!(error = %detail, "request failed"),
-            AppError::DatabaseUnavailable(detail) => {
-                tracing::warn!(error = %detail, "database unavailable")
+            AppError::Internal(error) => {
+                tracing::error!(error = %format!("{error:#}"), "request failed")
+            }
+            AppError::DatabaseUnavailable(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "database unavailable")
             }
             _ => {}
         }
@@ -141,32 +159,27 @@ impl ResponseError for AppError {
     }
 }
 
-/// Unique constraints, by name, and the field each one protects.
-const UNIQUE_FIELDS: &[(&str, &str)] = &[
-    ("users_username_key", "username"),
-    ("users_email_lower_key", "email"),
-    ("articles_slug_key", "slug"),
-];
+/// Hashing or checking a password can only fail from a bug or a stopped
+/// hashing thread: a 500.
+impl From<PasswordError> for AppError {
+    fn from(error: PasswordError) -> Self {
+        AppError::internal(error)
+    }
+}
 
+impl From<FieldErrors> for AppError {
+    fn from(errors: FieldErrors) -> Self {
+        AppError::Validation(errors)
+    }
+}
+
+/// Errors a query can end with whatever it is. A unique violation a
+/// request can cause is mapped to its field where that query is made.
 impl From<DieselError> for AppError {
     fn from(error: DieselError) -> Self {
         match &error {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                let field = info.constraint_name().and_then(|name| {
-                    UNIQUE_FIELDS
-                        .iter()
-                        .find(|(constraint, _)| *constraint == name)
-                        .map(|(_, field)| *field)
-                });
-                match field {
-                    Some(field) => AppError::Conflict(field),
-                    None => AppError::Internal(error.to_string()),
-                }
-            }
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
-            | DieselError::BrokenTransactionManager => {
-                AppError::DatabaseUnavailable(error.to_string())
-            }
+            | DieselError::BrokenTransactionManager => AppError::DatabaseUnavailable(error.into()),
             // PostgreSQL text cannot hold NUL: a path or query parameter
             // that carries one cannot match anything.
             DieselError::DatabaseError(_, info)
@@ -179,9 +192,9 @@ impl From<DieselError> for AppError {
             // A query cancelled by statement_timeout is an overloaded or
             // locked database, not a bug.
             DieselError::DatabaseError(_, info) if is_cancellation(info.message()) => {
-                AppError::DatabaseUnavailable(error.to_string())
+                AppError::DatabaseUnavailable(error.into())
             }
-            _ => AppError::Internal(error.to_string()),
+            _ => AppError::Internal(error.into()),
         }
     }
 }
@@ -196,13 +209,7 @@ impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolErro
     fn from(
         error: deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>,
     ) -> Self {
-        AppError::DatabaseUnavailable(error.to_string())
-    }
-}
-
-impl From<actix_web::error::BlockingError> for AppError {
-    fn from(error: actix_web::error::BlockingError) -> Self {
-        AppError::Internal(error.to_string())
+        AppError::DatabaseUnavailable(error.into())
     }
 }
 

@@ -3,16 +3,17 @@
 
 pub mod auth;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod extract;
-pub mod healthcheck;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod schema;
 pub mod security;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
-pub mod validate;

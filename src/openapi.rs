@@ -56,9 +56,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
 }
 
 /// The document as JSON, serialized once at boot: every worker serves the
-/// same bytes, instead of each holding a copy of the document (cloning it
-/// for each worker was a millisecond of every boot, workers starting one
-/// after the other) and serializing it again on every request.
+/// same bytes, rather than each cloning the document at start and
+/// serializing it again on every request.
 pub fn document_json() -> Result<web::Bytes, serde_json::Error> {
     serde_json::to_vec(&document()).map(web::Bytes::from)
 }

@@ -9,11 +9,13 @@ use actix_web::{web, App, HttpServer};
 
 use utoipa_actix_web::AppExt;
 
+use crate::auth::throttle::LoginThrottle;
 use crate::config::{Environment, Settings};
 use crate::db::migrations::{self, MigrationError};
 use crate::db::{self, DatabaseUnreachable, Pool};
 use crate::metrics::Metrics;
-use crate::routes::{self, health::KnownMigrations};
+use crate::routes;
+use crate::state::AppState;
 use crate::{auth, extract, openapi, security, telemetry};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,10 +24,10 @@ pub enum StartupError {
     DatabaseUnreachable(#[from] DatabaseUnreachable),
     #[error(transparent)]
     Migration(#[from] MigrationError),
-    #[error("{0} (CONDUIT_STRICT_SCHEMA is on)")]
-    SchemaMismatch(String),
-    #[error("a startup task ended unexpectedly: {0}")]
-    Task(String),
+    #[error("the task building the OpenAPI document ended unexpectedly: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("could not build the OpenAPI document: {0}")]
+    OpenApi(#[from] serde_json::Error),
     #[error("could not build the connection pool: {0}")]
     Pool(#[from] deadpool::managed::BuildError),
     #[error("could not listen on {address}: {source}")]
@@ -45,8 +47,8 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let known = settings.migrations.catalog()?;
-        // Building the OpenAPI document takes a millisecond of CPU: do it
-        // while the connection below waits for the database.
+        // The OpenAPI document is built while the connection below waits
+        // for the database, off the boot's critical path.
         let document = tokio::task::spawn_blocking(openapi::document_json);
         let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let metrics = Metrics::new();
@@ -54,7 +56,8 @@ impl Application {
         // The workers' first connections open while the schema is checked,
         // so the first requests (and /ready) do not wait for them.
         db::warm_up(&pool);
-        bring_schema_up_to_date(conn, &settings, &known, &metrics).await?;
+        let schema_version = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
+        metrics.set_schema_version(schema_version.as_deref());
 
         let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),
@@ -67,24 +70,18 @@ impl Application {
             warn_about_demo_account(&pool, settings.auth.demo_login_allowed).await;
         }
 
-        let pool_data = web::Data::new(pool.clone());
-        let metrics = web::Data::new(metrics);
-        let known = web::Data::new(KnownMigrations(known));
-        let auth_settings = web::Data::new(settings.auth.clone());
-        let login_throttle =
-            web::Data::new(auth::throttle::LoginThrottle::new(settings.auth.throttle));
-        let document = document
-            .await
-            .map_err(|e| StartupError::Task(e.to_string()))?
-            .map_err(|e| StartupError::Task(format!("the OpenAPI document: {e}")))?;
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            metrics,
+            migrations: known,
+            auth: settings.auth.clone(),
+            login_throttle: LoginThrottle::new(settings.auth.throttle),
+        });
+        let document = document.await??;
         let cors_origins = settings.cors_origins.clone();
         let server = HttpServer::new(move || {
             let app = App::new()
-                .app_data(pool_data.clone())
-                .app_data(metrics.clone())
-                .app_data(known.clone())
-                .app_data(auth_settings.clone())
-                .app_data(login_throttle.clone())
+                .app_data(state.clone())
                 .app_data(extract::path_config())
                 .app_data(extract::query_config())
                 .route("/api/docs", openapi::docs_redirect_route())
@@ -152,71 +149,4 @@ async fn warn_about_demo_account(pool: &Pool, login_allowed: bool) {
         Ok(false) => {}
         Err(error) => tracing::warn!(%error, "could not check for the demo account"),
     }
-}
-
-/// Migrates on the dedicated connection (or, with migrate-on-start off,
-/// only looks), then checks what the database holds against the binary.
-async fn bring_schema_up_to_date(
-    conn: diesel_async::AsyncPgConnection,
-    settings: &Settings,
-    known: &[migrations::KnownMigration],
-    metrics: &Metrics,
-) -> Result<(), StartupError> {
-    // Read first, without the lock: most boots find nothing to apply, and
-    // then skip the lock and the harness (a few round trips of boot time).
-    let state = migrations::schema_state(&conn, known)
-        .await
-        .map_err(MigrationError::Database)?;
-    let (unknown, modified) = if settings.migrate_on_start && !state.pending.is_empty() {
-        let report = migrations::run_pending(
-            conn,
-            settings.migrations.clone(),
-            settings.database.migration_locks,
-        )
-        .await?;
-        metrics.set_schema_version(report.schema_version.as_deref());
-        (report.unknown, report.modified)
-    } else {
-        metrics.set_schema_version(state.version());
-        let shown = state.version().unwrap_or("none");
-        if state.pending.is_empty() {
-            tracing::info!(schema_version = shown, "schema up to date at {shown}");
-        } else {
-            tracing::warn!(
-                pending = ?state.pending,
-                "CONDUIT_MIGRATE_ON_START is off and migrations are pending: /ready answers 503 until `conduit migrate run` applies them"
-            );
-        }
-        let modified =
-            migrations::modified_migrations(&conn, &settings.migrations, &state.applied).await?;
-        (state.unknown, modified)
-    };
-    check_schema(&unknown, &modified, settings.strict_schema)
-}
-
-/// Says what differs between the database's migrations and the binary's;
-/// under CONDUIT_STRICT_SCHEMA, refuses to start instead.
-fn check_schema(unknown: &[String], modified: &[String], strict: bool) -> Result<(), StartupError> {
-    let mut problems = Vec::new();
-    if !unknown.is_empty() {
-        problems.push(format!(
-            "the database has migrations this binary does not know: {} (a newer binary applied them)",
-            unknown.join(", ")
-        ));
-    }
-    if !modified.is_empty() {
-        problems.push(format!(
-            "applied migrations whose up.sql changed since they ran: {}",
-            modified.join(", ")
-        ));
-    }
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let message = problems.join("; ");
-    if strict {
-        return Err(StartupError::SchemaMismatch(message));
-    }
-    tracing::warn!(unknown = ?unknown, modified = ?modified, "{message}");
-    Ok(())
 }

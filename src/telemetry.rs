@@ -12,7 +12,7 @@ use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
-use crate::metrics::Metrics;
+use crate::state::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -52,7 +52,7 @@ pub async fn log_request(
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = request.method().to_string();
-    let metrics = request.app_data::<web::Data<Metrics>>().cloned();
+    let state = request.app_data::<web::Data<AppState>>().cloned();
     let span = tracing::info_span!("request", request_id = %request_id);
 
     let outcome = next.call(request).instrument(span.clone()).await;
@@ -80,8 +80,10 @@ pub async fn log_request(
             "{method} {route} {status}"
         );
     });
-    if let Some(metrics) = metrics {
-        metrics.observe_request(&method, &route, status, elapsed.as_secs_f64());
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe_request(&method, &route, status, elapsed.as_secs_f64());
     }
     let mut response = outcome?;
     if let Ok(value) = HeaderValue::from_str(&request_id) {

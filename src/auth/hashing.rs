@@ -1,31 +1,34 @@
 //! The threads that hash passwords: one per core, started on first use,
 //! each keeping argon2's 19 MiB of working memory for its next hash.
 //!
-//! Measured with `make bench` (docs/benchmarks.md), each choice here fixed
-//! something: hashing on the blocking pool let 32 concurrent logins run 32
-//! hashes at once (2.7 GiB resident, a fifth of the throughput); memory
-//! allocated per hash left 910 MiB resident after a burst of logins; and at
-//! normal priority, two hashes took both cores from the requests waiting
-//! behind them. The threads run at a lower priority (nice 10), so a burst
-//! of logins uses the cores the requests leave, not the other way round.
+//! One thread per core bounds how many hashes (and how much memory) a
+//! burst of logins can take at once; keeping the memory avoids allocating
+//! it again for every hash; and the threads run at a lower priority
+//! (nice 10), so logins use the cores the other requests leave, not the
+//! other way round. docs/benchmarks.md has the measurements.
 
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 use argon2::Block;
 use tokio::sync::oneshot;
 
-use crate::error::{AppError, AppResult};
-
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Why a job could not run on a hashing thread.
+#[derive(Debug, thiserror::Error)]
+pub enum HashingUnavailable {
+    #[error("no password hashing thread could start")]
+    NoThreads,
+    #[error("the password hashing threads stopped")]
+    Stopped,
+}
 
 /// Runs `work` on a hashing thread with that thread's memory, and waits for
 /// it without blocking the caller's runtime.
 pub async fn run<T: Send + 'static>(
-    work: impl FnOnce(&mut Vec<Block>) -> AppResult<T> + Send + 'static,
-) -> AppResult<T> {
-    let queue = queue()
-        .as_ref()
-        .ok_or_else(|| AppError::Internal("no password hashing thread could start".into()))?;
+    work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+) -> Result<T, HashingUnavailable> {
+    let queue = queue().as_ref().ok_or(HashingUnavailable::NoThreads)?;
     let (reply, answer) = oneshot::channel();
     let job: Job = Box::new(move |memory| {
         // A request that went away while its job waited needs no hash.
@@ -33,12 +36,8 @@ pub async fn run<T: Send + 'static>(
             let _ = reply.send(work(memory));
         }
     });
-    queue
-        .send(job)
-        .map_err(|_| AppError::Internal("the password hashing threads stopped".into()))?;
-    answer
-        .await
-        .map_err(|_| AppError::Internal("a password hashing thread stopped".into()))?
+    queue.send(job).map_err(|_| HashingUnavailable::Stopped)?;
+    answer.await.map_err(|_| HashingUnavailable::Stopped)
 }
 
 /// The jobs' queue, shared by the threads; `None` if none could start.
@@ -53,7 +52,7 @@ fn queue() -> &'static Option<mpsc::Sender<Job>> {
                 let receiver = Arc::clone(&receiver);
                 std::thread::Builder::new()
                     .name(format!("conduit-hash-{i}"))
-                    .spawn(move || serve(&receiver))
+                    .spawn(move || run_jobs(&receiver))
                     .inspect_err(|error| tracing::error!(%error, "could not start a password hashing thread"))
                     .is_ok()
             })
@@ -62,7 +61,9 @@ fn queue() -> &'static Option<mpsc::Sender<Job>> {
     })
 }
 
-fn serve(receiver: &Mutex<mpsc::Receiver<Job>>) {
+/// A hashing thread's life: take the next job off the queue and run it
+/// with this thread's memory, until the queue closes.
+fn run_jobs(receiver: &Mutex<mpsc::Receiver<Job>>) {
     lower_priority();
     let mut memory = Vec::new();
     loop {

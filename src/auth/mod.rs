@@ -17,9 +17,10 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use chrono::Utc;
 
+use crate::db::sessions;
 use crate::db::users::User;
-use crate::db::{sessions, Pool};
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 
 /// The seeded demo account (migration 002), refused in production unless
 /// CONDUIT_ALLOW_DEMO_USER=true.
@@ -64,9 +65,10 @@ fn presented_token(request: &HttpRequest) -> AppResult<Option<String>> {
     Ok(Some(token.to_owned()))
 }
 
-async fn authenticate(pool: Option<web::Data<Pool>>, token: String) -> AppResult<AuthUser> {
-    let pool = pool.ok_or_else(|| AppError::Internal("no pool registered".into()))?;
-    let mut conn = pool.get().await?;
+async fn authenticate(state: Option<web::Data<AppState>>, token: String) -> AppResult<AuthUser> {
+    let state = state
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no application state registered")))?;
+    let mut conn = state.pool.get().await?;
     let (session, user) = sessions::find_active(&mut conn, &token::digest(&token))
         .await?
         .ok_or(AppError::Unauthorized("is invalid"))?;
@@ -80,11 +82,14 @@ async fn authenticate(pool: Option<web::Data<Pool>>, token: String) -> AppResult
     })
 }
 
-/// What both extractors read from the request before any await.
-fn inputs(request: &HttpRequest) -> (AppResult<Option<String>>, Option<web::Data<Pool>>) {
+/// The presented token and the application state: what both extractors
+/// take from the request before their first await.
+fn token_and_state(
+    request: &HttpRequest,
+) -> (AppResult<Option<String>>, Option<web::Data<AppState>>) {
     (
         presented_token(request),
-        request.app_data::<web::Data<Pool>>().cloned(),
+        request.app_data::<web::Data<AppState>>().cloned(),
     )
 }
 
@@ -93,10 +98,10 @@ impl FromRequest for AuthUser {
     type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let (token, pool) = inputs(request);
+        let (token, state) = token_and_state(request);
         Box::pin(async move {
             let token = token?.ok_or(AppError::Unauthorized("is missing"))?;
-            authenticate(pool, token).await
+            authenticate(state, token).await
         })
     }
 }
@@ -106,11 +111,11 @@ impl FromRequest for MaybeAuthUser {
     type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let (token, pool) = inputs(request);
+        let (token, state) = token_and_state(request);
         Box::pin(async move {
             match token? {
                 None => Ok(MaybeAuthUser(None)),
-                Some(token) => authenticate(pool, token)
+                Some(token) => authenticate(state, token)
                     .await
                     .map(|a| MaybeAuthUser(Some(a))),
             }

@@ -7,17 +7,40 @@ use std::cell::RefCell;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
-use super::hashing;
-use crate::error::{AppError, AppResult};
-
-/// Accepted password lengths, in characters (NIST 800-63B: at least 8, and
-/// long passphrases allowed).
-pub const MIN_LENGTH: usize = 8;
-pub const MAX_LENGTH: usize = 128;
+use super::hashing::{self, HashingUnavailable};
 
 /// A hash of the same cost, verified (and its result ignored) when the
 /// account does not exist, so that a login takes as long either way.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$0THj0R0Mamu6Kw8ile6lTg$eubsFb1L6bN961MpRiqjp0LByYCBjXbx6/4gOao0rmA";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("could not draw a salt")]
+    Salt(#[source] getrandom::Error),
+    // Without their `std` feature (which would bring another getrandom)
+    // argon2's errors are not std errors: kept as values, shown in the
+    // message.
+    #[error("argon2 failed: {0}")]
+    Argon2(argon2::Error),
+    #[error("malformed password hash: {0}")]
+    Phc(argon2::password_hash::Error),
+    #[error("the stored password hash has no {0}")]
+    Incomplete(&'static str),
+    #[error(transparent)]
+    Hashing(#[from] HashingUnavailable),
+}
+
+impl From<argon2::Error> for PasswordError {
+    fn from(error: argon2::Error) -> Self {
+        Self::Argon2(error)
+    }
+}
+
+impl From<argon2::password_hash::Error> for PasswordError {
+    fn from(error: argon2::password_hash::Error) -> Self {
+        Self::Phc(error)
+    }
+}
 
 /// OWASP: argon2id, 19 MiB, 2 iterations, 1 lane.
 fn owasp_params() -> Params {
@@ -25,24 +48,24 @@ fn owasp_params() -> Params {
 }
 
 /// Hashes `password` into a PHC string, on a hashing thread.
-pub async fn hash(password: String) -> AppResult<String> {
-    hashing::run(move |memory| hash_with(&password, memory)).await
+pub async fn hash(password: String) -> Result<String, PasswordError> {
+    hashing::run(move |memory| hash_with(&password, memory)).await?
 }
 
 /// Hashes `password` on the calling thread: tens of milliseconds of CPU, so
 /// never on an actix worker (the benchmark tools call it directly). Like
 /// the hashing threads, each calling thread keeps its argon2 memory, so
 /// that timing this measures what the server does.
-pub fn hash_blocking(password: &str) -> AppResult<String> {
+pub fn hash_blocking(password: &str) -> Result<String, PasswordError> {
     thread_local! {
         static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
     }
     MEMORY.with_borrow_mut(|memory| hash_with(password, memory))
 }
 
-fn hash_with(password: &str, memory: &mut Vec<Block>) -> AppResult<String> {
+fn hash_with(password: &str, memory: &mut Vec<Block>) -> Result<String, PasswordError> {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(internal)?;
+    getrandom::fill(&mut salt).map_err(PasswordError::Salt)?;
     let params = owasp_params();
     let mut output = [0u8; 32];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
@@ -51,53 +74,47 @@ fn hash_with(password: &str, memory: &mut Vec<Block>) -> AppResult<String> {
             &salt,
             &mut output,
             blocks(memory, params.block_count()),
-        )
-        .map_err(internal)?;
-    let salt = SaltString::encode_b64(&salt).map_err(internal)?;
+        )?;
+    let salt = SaltString::encode_b64(&salt)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(&params).map_err(internal)?,
+        params: ParamsString::try_from(&params)?,
         salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&output).map_err(internal)?),
+        hash: Some(Output::new(&output)?),
     };
     Ok(phc.to_string())
 }
 
 /// Whether `password` hashes to `stored` (a PHC string), with the stored
 /// parameters, on the calling thread.
-fn verify_with(password: &str, stored: &str, memory: &mut Vec<Block>) -> AppResult<bool> {
-    let parsed = PasswordHash::new(stored).map_err(internal)?;
-    let expected = parsed
-        .hash
-        .ok_or_else(|| AppError::Internal("stored password hash has no output".into()))?;
-    let params = Params::try_from(&parsed).map_err(internal)?;
-    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(internal)?;
+fn verify_with(
+    password: &str,
+    stored: &str,
+    memory: &mut Vec<Block>,
+) -> Result<bool, PasswordError> {
+    let parsed = PasswordHash::new(stored)?;
+    let expected = parsed.hash.ok_or(PasswordError::Incomplete("output"))?;
+    let params = Params::try_from(&parsed)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm)?;
     let version = match parsed.version {
-        Some(number) => Version::try_from(number).map_err(internal)?,
+        Some(number) => Version::try_from(number)?,
         None => Version::default(),
     };
     let mut salt = [0u8; 64];
     let salt = parsed
         .salt
-        .ok_or_else(|| AppError::Internal("stored password hash has no salt".into()))?
-        .decode_b64(&mut salt)
-        .map_err(internal)?;
+        .ok_or(PasswordError::Incomplete("salt"))?
+        .decode_b64(&mut salt)?;
     let mut output = vec![0u8; expected.len()];
-    Argon2::new(algorithm, version, params.clone())
-        .hash_password_into_with_memory(
-            password.as_bytes(),
-            salt,
-            &mut output,
-            blocks(memory, params.block_count()),
-        )
-        .map_err(internal)?;
+    Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        &mut output,
+        blocks(memory, params.block_count()),
+    )?;
     // Output's equality is constant-time.
-    Ok(Output::new(&output).map_err(internal)? == expected)
-}
-
-fn internal(error: impl std::fmt::Display) -> AppError {
-    AppError::Internal(error.to_string())
+    Ok(Output::new(&output)? == expected)
 }
 
 /// `count` blocks of argon2 working memory, reusing what `memory` holds.
@@ -108,14 +125,14 @@ fn blocks(memory: &mut Vec<Block>, count: usize) -> &mut [Block] {
 
 /// True when `password` matches `stored`; with `None` (no such account) it
 /// does the same work and answers false.
-pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool> {
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
     hashing::run(move |memory| {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let matches = verify_with(&password, &stored, memory)?;
         Ok(known && matches)
     })
-    .await
+    .await?
 }
 
 #[cfg(test)]

@@ -99,9 +99,8 @@ pub fn build_pool(
 
 /// Opens the pool's first connection in the background, so the first
 /// request (usually the orchestrator's /ready) does not wait for it. One is
-/// enough: on a small machine, opening more at boot competes with the boot
-/// itself for the CPU (measured: no faster to /ready with one per core). A
-/// failure is only logged; requests open connections on demand anyway.
+/// enough: opening more at boot competes with the boot itself for the CPU.
+/// A failure is only logged; requests open connections on demand anyway.
 pub fn warm_up(pool: &Pool) {
     let pool = pool.clone();
     connection_runtime().spawn(async move {
@@ -109,6 +108,18 @@ pub fn warm_up(pool: &Pool) {
             tracing::debug!(%error, "could not open a connection ahead of the first request");
         }
     });
+}
+
+/// The name of the unique constraint `error` violates, if it is a unique
+/// violation: how a query's caller tells "taken" from a failure.
+pub fn violated_unique_constraint(error: &diesel::result::Error) -> Option<&str> {
+    match error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ) => info.constraint_name(),
+        _ => None,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -53,7 +53,18 @@ impl UserChanges {
     }
 }
 
-/// Inserts an account; a taken username or email is a unique violation.
+/// The field a failed [`insert`] or [`update`] found taken by another
+/// account, if that is why it failed.
+pub fn taken_field(error: &diesel::result::Error) -> Option<&'static str> {
+    match super::violated_unique_constraint(error)? {
+        "users_username_key" => Some("username"),
+        "users_email_lower_key" => Some("email"),
+        _ => None,
+    }
+}
+
+/// Inserts an account; a taken username or email is a unique violation
+/// ([`taken_field`] says which).
 pub async fn insert(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryResult<User> {
     diesel::insert_into(users::table)
         .values(new)

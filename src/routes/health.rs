@@ -6,13 +6,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::db::migrations::{schema_state, KnownMigration};
-use crate::db::Pool;
-use crate::metrics::Metrics;
-
-/// The migrations this binary carries, as `/ready` compares them.
-#[derive(Debug, Clone)]
-pub struct KnownMigrations(pub Vec<KnownMigration>);
+use crate::db::migrations::schema_state;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health).service(ready).service(render_metrics);
@@ -48,11 +43,7 @@ async fn health() -> HttpResponse {
     )
 )]
 #[get("/ready")]
-async fn ready(
-    pool: web::Data<Pool>,
-    known: web::Data<KnownMigrations>,
-    metrics: web::Data<Metrics>,
-) -> HttpResponse {
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let unavailable = |reason: String| {
         HttpResponse::ServiceUnavailable().json(Readiness {
             status: "unavailable",
@@ -62,16 +53,16 @@ async fn ready(
             unknown_migrations: Vec::new(),
         })
     };
-    let conn = match pool.get().await {
+    let conn = match state.pool.get().await {
         Ok(conn) => conn,
         Err(error) => return unavailable(format!("database unavailable: {error}")),
     };
-    let state = match schema_state(&conn, &known.0).await {
-        Ok(state) => state,
+    let schema = match schema_state(&conn, &state.migrations).await {
+        Ok(schema) => schema,
         Err(error) => return unavailable(format!("database unavailable: {error}")),
     };
-    metrics.set_schema_version(state.version());
-    let (status, label, reason) = if state.pending.is_empty() {
+    state.metrics.set_schema_version(schema.version());
+    let (status, label, reason) = if schema.pending.is_empty() {
         (StatusCode::OK, "ready", None)
     } else {
         (
@@ -79,16 +70,16 @@ async fn ready(
             "pending_migrations",
             Some(format!(
                 "migrations pending: {} (run `conduit migrate run`)",
-                state.pending.join(", ")
+                schema.pending.join(", ")
             )),
         )
     };
     HttpResponse::build(status).json(Readiness {
         status: label,
         reason,
-        schema_version: state.version().map(str::to_owned),
-        pending_migrations: state.pending,
-        unknown_migrations: state.unknown,
+        schema_version: schema.version().map(str::to_owned),
+        pending_migrations: schema.pending,
+        unknown_migrations: schema.unknown,
     })
 }
 
@@ -98,8 +89,8 @@ async fn ready(
     responses((status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String))
 )]
 #[get("/metrics")]
-async fn render_metrics(metrics: web::Data<Metrics>, pool: web::Data<Pool>) -> HttpResponse {
+async fn render_metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render(&pool))
+        .body(state.metrics.render(&state.pool))
 }

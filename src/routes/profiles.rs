@@ -6,8 +6,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::views::{ProfileResponse, ProfileView};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::users::{self, User};
-use crate::db::{profiles, Pool, PooledConnection};
+use crate::db::{profiles, PooledConnection};
 use crate::error::{AppError, AppResult, ErrorBody};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(get_profile)
@@ -41,10 +42,10 @@ fn profile(user: User, following: bool) -> HttpResponse {
 #[get("/profiles/{username}")]
 async fn get_profile(
     auth: MaybeAuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let user = find_profile_user(&mut conn, &username).await?;
     let following = match auth.user_id() {
         Some(viewer) => profiles::followed_among(&conn, viewer, &[user.id])
@@ -70,10 +71,10 @@ async fn get_profile(
 #[post("/profiles/{username}/follow")]
 async fn follow_user(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let user = find_profile_user(&mut conn, &username).await?;
     if user.id == auth.user.id {
         return Err(AppError::validation("profile", "cannot follow yourself"));
@@ -96,10 +97,10 @@ async fn follow_user(
 #[delete("/profiles/{username}/follow")]
 async fn unfollow_user(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let user = find_profile_user(&mut conn, &username).await?;
     profiles::unfollow(&mut conn, auth.user.id, user.id).await?;
     Ok(profile(user, false))

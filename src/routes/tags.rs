@@ -4,8 +4,9 @@ use actix_web::{get, web, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::views::TagsResponse;
-use crate::db::{articles, Pool};
+use crate::db::articles;
 use crate::error::{AppResult, ErrorBody};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_tags);
@@ -20,8 +21,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
 )]
 #[get("/tags")]
-async fn list_tags(pool: web::Data<Pool>) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+async fn list_tags(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
     let tags = articles::tags_in_use(&mut conn).await?;
     Ok(HttpResponse::Ok().json(TagsResponse { tags }))
 }

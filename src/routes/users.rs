@@ -9,14 +9,15 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::views::UserResponse;
-use crate::auth::throttle::LoginThrottle;
 use crate::auth::{password, token, AuthUser, DEMO_EMAIL};
 use crate::config::AuthSettings;
-use crate::db::users::{self, NewUser, User, UserChanges};
-use crate::db::{sessions, Pool};
-use crate::error::{AppError, AppResult, ErrorBody, FieldErrors};
+use crate::db::sessions;
+use crate::db::users::{self, User};
+use crate::domain::users::{Credentials, NewUser, UserChanges};
+use crate::domain::Patch;
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::extract::JsonBody;
-use crate::validate::{self, BIO_MAX, URL_MAX};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(register)
@@ -60,21 +61,21 @@ pub struct LoginRequest {
 /// the others may not.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct UserUpdatePayload {
-    #[serde(default, deserialize_with = "validate::nullable")]
+    #[serde(default)]
     #[schema(value_type = Option<String>)]
-    username: Option<Option<String>>,
-    #[serde(default, deserialize_with = "validate::nullable")]
+    username: Patch<String>,
+    #[serde(default)]
     #[schema(value_type = Option<String>)]
-    email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "validate::nullable")]
+    email: Patch<String>,
+    #[serde(default)]
     #[schema(value_type = Option<String>, format = Password)]
-    password: Option<Option<String>>,
-    #[serde(default, deserialize_with = "validate::nullable")]
+    password: Patch<String>,
+    #[serde(default)]
     #[schema(value_type = Option<String>)]
-    bio: Option<Option<String>>,
-    #[serde(default, deserialize_with = "validate::nullable")]
+    bio: Patch<String>,
+    #[serde(default)]
     #[schema(value_type = Option<String>)]
-    image: Option<Option<String>>,
+    image: Patch<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -90,14 +91,21 @@ async fn start_session(
     token: &str,
 ) -> AppResult<()> {
     let expires_at = Utc::now()
-        + chrono::Duration::from_std(settings.session_ttl)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+        + chrono::Duration::from_std(settings.session_ttl).map_err(AppError::internal)?;
     sessions::create(conn, user.id, &token::digest(token), expires_at).await?;
     Ok(())
 }
 
 fn new_token() -> AppResult<String> {
-    token::generate().map_err(|e| AppError::Internal(e.to_string()))
+    token::generate().map_err(AppError::internal)
+}
+
+/// A taken username or email is the client's conflict, not a failure.
+fn conflict_or(error: diesel::result::Error) -> AppError {
+    match users::taken_field(&error) {
+        Some(field) => AppError::Conflict(field),
+        None => error.into(),
+    }
 }
 
 /// Spec: POST /users (Registration). The account and its first session
@@ -113,37 +121,30 @@ fn new_token() -> AppResult<String> {
 )]
 #[post("/users")]
 async fn register(
-    pool: web::Data<Pool>,
-    settings: web::Data<AuthSettings>,
+    state: web::Data<AppState>,
     body: JsonBody<RegisterRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.user;
-    let mut errors = FieldErrors::default();
-    let username = validate::username(&mut errors, payload.username);
-    let email = validate::email(&mut errors, payload.email);
-    let password = validate::password(&mut errors, payload.password);
-    errors.into_result()?;
-    let (Some(username), Some(email), Some(password)) = (username, email, password) else {
-        return Err(AppError::Internal(
-            "validation passed without values".into(),
-        ));
-    };
+    let new = NewUser::parse(payload.username, payload.email, payload.password)?;
 
-    let password_hash = password::hash(password).await?;
+    let password_hash = password::hash(new.password.into_inner()).await?;
+    let username = new.username.into_inner();
+    let email = new.email.into_inner();
     let token = new_token()?;
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let user = conn
         .transaction(async |conn| {
             let user = users::insert(
                 conn,
-                &NewUser {
+                &users::NewUser {
                     username: &username,
                     email: &email,
                     password_hash: &password_hash,
                 },
             )
-            .await?;
-            start_session(conn, &user, &settings, &token).await?;
+            .await
+            .map_err(conflict_or)?;
+            start_session(conn, &user, &state.auth, &token).await?;
             Ok::<_, AppError>(user)
         })
         .await?;
@@ -165,37 +166,24 @@ async fn register(
 #[post("/users/login")]
 async fn login(
     request: HttpRequest,
-    pool: web::Data<Pool>,
-    settings: web::Data<AuthSettings>,
-    throttle: web::Data<LoginThrottle>,
+    state: web::Data<AppState>,
     body: JsonBody<LoginRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.user;
-    let mut errors = FieldErrors::default();
-    let email = validate::required_text(&mut errors, "email", payload.email, validate::EMAIL_MAX);
-    let password = payload.password.filter(|p| !p.is_empty());
-    if password.is_none() {
-        errors.add("password", validate::BLANK);
-    }
-    errors.into_result()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(AppError::Internal(
-            "validation passed without values".into(),
-        ));
-    };
+    let Credentials { email, password } = Credentials::parse(payload.email, payload.password)?;
 
     // The peer address, not X-Forwarded-For, which any client can write.
     let address = request.peer_addr().map(|a| a.ip());
+    let throttle = &state.login_throttle;
     if let Some(wait) = throttle.blocked_for(address, &email) {
         return Err(AppError::TooManyFailedLogins {
             retry_after_secs: wait.as_secs().max(1),
         });
     }
     // The connection goes back to the pool before the hash: a login may
-    // wait hundreds of milliseconds for a hashing slot, and holding a
-    // connection meanwhile starved every other request of the pool
-    // (`make bench`: GET /api/user p99 1.5 ms alone, 253 ms during logins).
-    let user = users::find_by_email(&mut *pool.get().await?, &email).await?;
+    // wait a long time for a hashing thread, and every other request needs
+    // the pool meanwhile.
+    let user = users::find_by_email(&mut *state.pool.get().await?, &email).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     if !password::verify(password, stored_hash).await? {
         throttle.record_failure(address, &email);
@@ -203,14 +191,14 @@ async fn login(
     }
     throttle.record_success(&email);
     let user = user.ok_or(AppError::InvalidCredentials)?;
-    if user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !settings.demo_login_allowed {
+    if user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !state.auth.demo_login_allowed {
         tracing::warn!(
             "refused a login to the demo account (production; CONDUIT_ALLOW_DEMO_USER is off)"
         );
         return Err(AppError::InvalidCredentials);
     }
     let token = new_token()?;
-    start_session(&mut *pool.get().await?, &user, &settings, &token).await?;
+    start_session(&mut *state.pool.get().await?, &user, &state.auth, &token).await?;
     Ok(HttpResponse::Ok().json(UserResponse::new(user, token)))
 }
 
@@ -244,51 +232,36 @@ async fn current_user(auth: AuthUser) -> AppResult<HttpResponse> {
 #[put("/user")]
 async fn update_user(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     body: JsonBody<UpdateUserRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.user;
-    let mut errors = FieldErrors::default();
-    let mut changes = UserChanges::default();
-    match payload.username {
-        None => {}
-        Some(None) => errors.add("username", validate::NULL),
-        Some(value) => changes.username = validate::username(&mut errors, value),
-    }
-    match payload.email {
-        None => {}
-        Some(None) => errors.add("email", validate::NULL),
-        Some(value) => changes.email = validate::email(&mut errors, value),
-    }
-    let new_password = match payload.password {
-        None => None,
-        Some(None) => {
-            errors.add("password", validate::NULL);
-            None
-        }
-        Some(value) => validate::password(&mut errors, value),
-    };
-    if let Some(bio) = payload.bio {
-        changes.bio = Some(validate::optional_text(&mut errors, "bio", bio, BIO_MAX));
-    }
-    if let Some(image) = payload.image {
-        changes.image = Some(validate::optional_text(
-            &mut errors,
-            "image",
-            image,
-            URL_MAX,
-        ));
-    }
-    errors.into_result()?;
+    let requested = UserChanges::parse(
+        payload.username,
+        payload.email,
+        payload.password,
+        payload.bio,
+        payload.image,
+    )?;
 
-    if let Some(password) = new_password {
-        changes.password_hash = Some(password::hash(password).await?);
-    }
+    let password_hash = match requested.password {
+        Some(password) => Some(password::hash(password.into_inner()).await?),
+        None => None,
+    };
+    let changes = users::UserChanges {
+        username: requested.username.map(|u| u.into_inner()),
+        email: requested.email.map(|e| e.into_inner()),
+        password_hash,
+        bio: requested.bio,
+        image: requested.image,
+    };
     let password_changed = changes.password_hash.is_some();
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let user = conn
         .transaction(async |conn| {
-            let user = users::update(conn, auth.user.id, &changes).await?;
+            let user = users::update(conn, auth.user.id, &changes)
+                .await
+                .map_err(conflict_or)?;
             if password_changed {
                 sessions::revoke_others(conn, user.id, auth.session_id).await?;
             }
@@ -309,8 +282,8 @@ async fn update_user(
     )
 )]
 #[delete("/user/session")]
-async fn end_session(auth: AuthUser, pool: web::Data<Pool>) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+async fn end_session(auth: AuthUser, state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
     sessions::revoke(&mut conn, auth.session_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -91,7 +91,8 @@ pub struct ArticleView {
     pub body: String,
 }
 
-fn split(details: ArticleDetails) -> (ArticleSummary, String) {
+/// The list view of an article, and the body that only the single view shows.
+fn summary_and_body(details: ArticleDetails) -> (ArticleSummary, String) {
     let article = details.article;
     let summary = ArticleSummary {
         slug: article.slug,
@@ -109,13 +110,13 @@ fn split(details: ArticleDetails) -> (ArticleSummary, String) {
 
 impl From<ArticleDetails> for ArticleSummary {
     fn from(details: ArticleDetails) -> Self {
-        split(details).0
+        summary_and_body(details).0
     }
 }
 
 impl From<ArticleDetails> for ArticleView {
     fn from(details: ArticleDetails) -> Self {
-        let (summary, body) = split(details);
+        let (summary, body) = summary_and_body(details);
         Self { summary, body }
     }
 }

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::common::texts;
+use crate::database::select_texts;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
@@ -66,7 +66,7 @@ async fn creating_an_article_names_every_missing_field_and_needs_a_token() {
     assert_eq!(anonymous.status, 401);
     assert_eq!(null_tags.status, 422);
     let mut conn = app.db.connect().await;
-    let articles = texts(&mut conn, "SELECT count(*)::text AS value FROM articles WHERE author_id <> (SELECT id FROM users WHERE username = 'demo')").await;
+    let articles = select_texts(&mut conn, "SELECT count(*)::text AS value FROM articles WHERE author_id <> (SELECT id FROM users WHERE username = 'demo')").await;
     assert_eq!(articles, ["0"], "nothing half-written");
 }
 
@@ -315,7 +315,7 @@ async fn the_kept_article_count_follows_every_way_articles_come_and_go() {
 
     let after_creations = listed(app.get("/api/articles", None).await);
     assert_eq!(after_creations, "6", "five and the demo article");
-    assert_eq!(texts(&mut conn, real).await, [after_creations]);
+    assert_eq!(select_texts(&mut conn, real).await, [after_creations]);
 
     app.delete(&format!("/api/articles/{doomed}"), Some(&bob))
         .await;
@@ -327,7 +327,7 @@ async fn the_kept_article_count_follows_every_way_articles_come_and_go() {
         after_deletions, "2",
         "bob's other article and the demo article"
     );
-    assert_eq!(texts(&mut conn, real).await, [after_deletions]);
+    assert_eq!(select_texts(&mut conn, real).await, [after_deletions]);
 
     conn.batch_execute("TRUNCATE articles CASCADE")
         .await

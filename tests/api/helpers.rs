@@ -9,7 +9,8 @@ use conduit::startup::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-pub use crate::common::TestDatabase;
+pub use crate::database::TestDatabase;
+use crate::http;
 
 pub struct TestApp {
     pub address: String,
@@ -125,15 +126,7 @@ impl TestApp {
     /// Registers `name` (email `name@example.org`, password `password123`);
     /// returns the token.
     pub async fn register(&self, name: &str) -> String {
-        let reply = self
-            .post(
-                "/api/users",
-                None,
-                json!({"user": {"username": name, "email": format!("{name}@example.org"), "password": "password123"}}),
-            )
-            .await;
-        assert_eq!(reply.status, 201, "{}", reply.body);
-        reply.body["user"]["token"].as_str().unwrap().to_owned()
+        http::register(&self.client, &self.address, name).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Reply {
@@ -160,16 +153,9 @@ impl TestApp {
 
     /// SQL statements the server's pool has run so far.
     pub async fn queries_so_far(&self) -> u64 {
-        let text = self
-            .client
-            .get(format!("{}/metrics", self.address))
-            .send()
+        http::metrics(&self.client, &self.address)
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
+            .lines()
             .find_map(|line| line.strip_prefix("conduit_db_queries_total "))
             .and_then(|value| value.trim().parse().ok())
             .expect("conduit_db_queries_total in /metrics")

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::texts;
+use crate::database::select_texts;
 use crate::helpers::{spawn_app, TestApp};
 
 const TABLES: [&str; 8] = [
@@ -27,7 +27,7 @@ async fn snapshot(app: &TestApp) -> Vec<String> {
         let sql = format!(
             "SELECT '{table}:' || count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS value FROM {table} t"
         );
-        digests.extend(texts(&mut conn, &sql).await);
+        digests.extend(select_texts(&mut conn, &sql).await);
     }
     digests
 }

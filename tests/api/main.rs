@@ -1,9 +1,11 @@
 //! The RealWorld API, end to end: each test gets its own server on its own
 //! fresh database (`spawn_app`).
 
-#[path = "../common/mod.rs"]
-mod common;
+#[path = "../support/database.rs"]
+mod database;
 mod helpers;
+#[path = "../support/http.rs"]
+mod http;
 
 mod articles;
 mod comments;

@@ -85,11 +85,14 @@ async fn last_used_is_not_written_on_every_request() {
     let token = app.register("peggy").await;
     let mut conn = app.db.connect().await;
     let last_used = "SELECT last_used_at::text AS value FROM sessions";
-    let before = crate::common::texts(&mut conn, last_used).await;
+    let before = crate::database::select_texts(&mut conn, last_used).await;
 
     for _ in 0..3 {
         assert_eq!(app.get("/api/user", Some(&token)).await.status, 200);
     }
 
-    assert_eq!(crate::common::texts(&mut conn, last_used).await, before);
+    assert_eq!(
+        crate::database::select_texts(&mut conn, last_used).await,
+        before
+    );
 }

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::common::texts;
+use crate::database::select_texts;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
@@ -67,7 +67,7 @@ async fn racing_registrations_of_one_username_give_one_201_and_409s_never_a_500(
         "{statuses:?}"
     );
     let mut conn = app.db.connect().await;
-    let sessions = texts(&mut conn, "SELECT count(*)::text AS value FROM sessions").await;
+    let sessions = select_texts(&mut conn, "SELECT count(*)::text AS value FROM sessions").await;
     assert_eq!(sessions, ["1"], "no session without its account");
 }
 
@@ -195,7 +195,7 @@ async fn updating_the_user_changes_only_what_is_sent() {
     assert_eq!(after.body["user"]["username"], "erin2");
     assert_eq!(after.body["user"]["email"], "erin@example.org");
     let mut conn = app.db.connect().await;
-    let stored = texts(
+    let stored = select_texts(
         &mut conn,
         "SELECT coalesce(bio, 'NULL') AS value FROM users WHERE username = 'erin2'",
     )
@@ -251,17 +251,17 @@ async fn passwords_are_stored_as_argon2id_and_tokens_only_as_digests() {
     let token = app.register("heidi").await;
     let mut conn = app.db.connect().await;
 
-    let hash = texts(
+    let hash = select_texts(
         &mut conn,
         "SELECT password_hash AS value FROM users WHERE username = 'heidi'",
     )
     .await;
-    let digests = texts(
+    let digests = select_texts(
         &mut conn,
         "SELECT encode(token_sha256, 'hex') AS value FROM sessions",
     )
     .await;
-    let everything = texts(
+    let everything = select_texts(
         &mut conn,
         "SELECT concat_ws(' ', u.password_hash, encode(s.token_sha256, 'escape')) AS value \
          FROM users u JOIN sessions s ON s.user_id = u.id",

@@ -59,15 +59,19 @@ impl MigrationSet {
                 .iter()
                 .map(|(name, sql)| (version_of(name).to_owned(), sha256_hex(sql)))
                 .collect()),
-            MigrationSet::Directory(dir) => self
-                .catalog()?
-                .into_iter()
-                .map(|m| {
-                    let sql = std::fs::read_to_string(dir.join(&m.name).join("up.sql"))
-                        .map_err(|e| MigrationError::Source(format!("{}: {e}", m.name)))?;
-                    Ok((m.version, sha256_hex(&sql)))
-                })
-                .collect(),
+            MigrationSet::Directory(dir) => {
+                self.catalog()?
+                    .into_iter()
+                    .map(|m| {
+                        let sql = std::fs::read_to_string(dir.join(&m.name).join("up.sql"))
+                            .map_err(|source| MigrationError::SourceFile {
+                                name: m.name.clone(),
+                                source,
+                            })?;
+                        Ok((m.version, sha256_hex(&sql)))
+                    })
+                    .collect()
+            }
         }
     }
 }

@@ -7,11 +7,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::find_article;
 use crate::auth::{AuthUser, MaybeAuthUser};
-use crate::db::{comments, profiles, Pool};
-use crate::error::{AppError, AppResult, ErrorBody, FieldErrors};
+use crate::db::{comments, profiles};
+use crate::domain::articles::NewComment;
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::extract::JsonBody;
 use crate::routes::views::{CommentResponse, CommentView, CommentsResponse};
-use crate::validate::{self, COMMENT_BODY_MAX};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(add_comment)
@@ -46,19 +47,15 @@ pub struct NewCommentRequest {
 #[post("/articles/{slug}/comments")]
 async fn add_comment(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     slug: web::Path<String>,
     body: JsonBody<NewCommentRequest>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let article = find_article(&mut conn, &slug).await?;
-    let payload = body.parse()?.comment;
-    let mut errors = FieldErrors::default();
-    let text = validate::required_text(&mut errors, "body", payload.body, COMMENT_BODY_MAX);
-    errors.into_result()?;
-    let text = text.ok_or_else(|| AppError::Internal("validation passed without a body".into()))?;
+    let new = NewComment::parse(body.parse()?.comment.body)?;
 
-    let comment = comments::create(&mut conn, article.id, auth.user.id, &text).await?;
+    let comment = comments::create(&mut conn, article.id, auth.user.id, &new.body).await?;
     Ok(HttpResponse::Created().json(CommentResponse {
         comment: CommentView::new(comment, auth.user, false),
     }))
@@ -79,10 +76,10 @@ async fn add_comment(
 #[get("/articles/{slug}/comments")]
 async fn list_comments(
     auth: MaybeAuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let article = find_article(&mut conn, &slug).await?;
     let rows = comments::for_article(&mut conn, article.id).await?;
     let followed = match auth.user_id() {
@@ -122,11 +119,11 @@ async fn list_comments(
 #[delete("/articles/{slug}/comments/{id}")]
 async fn delete_comment(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     path: web::Path<(String, i64)>,
 ) -> AppResult<HttpResponse> {
     let (slug, id) = path.into_inner();
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let article = find_article(&mut conn, &slug).await?;
     let comment = comments::find(&mut conn, article.id, id)
         .await?

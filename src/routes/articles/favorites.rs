@@ -4,11 +4,12 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, post, web, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{find_article, respond};
+use super::{article_response, find_article};
 use crate::auth::AuthUser;
-use crate::db::{articles, Pool};
+use crate::db::articles;
 use crate::error::{AppResult, ErrorBody};
 use crate::routes::views::ArticleResponse;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(favorite_article).service(unfavorite_article);
@@ -28,13 +29,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[post("/articles/{slug}/favorite")]
 async fn favorite_article(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let article = find_article(&mut conn, &slug).await?;
     articles::favorite(&mut conn, auth.user.id, article.id).await?;
-    respond(&mut conn, article, Some(auth.user.id), StatusCode::OK).await
+    article_response(&mut conn, article, Some(auth.user.id), StatusCode::OK).await
 }
 
 /// Spec: DELETE /articles/{slug}/favorite (Unfavorite an article).
@@ -51,11 +52,11 @@ async fn favorite_article(
 #[delete("/articles/{slug}/favorite")]
 async fn unfavorite_article(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let article = find_article(&mut conn, &slug).await?;
     articles::unfavorite(&mut conn, auth.user.id, article.id).await?;
-    respond(&mut conn, article, Some(auth.user.id), StatusCode::OK).await
+    article_response(&mut conn, article, Some(auth.user.id), StatusCode::OK).await
 }

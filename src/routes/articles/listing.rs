@@ -7,10 +7,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::articles::{self, ArticleFilter};
-use crate::db::Pool;
-use crate::error::{AppResult, ErrorBody, FieldErrors};
+use crate::domain::page::Page;
+use crate::error::{AppResult, ErrorBody};
 use crate::routes::views::{ArticleSummary, ArticlesResponse};
-use crate::validate;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(feed_articles).service(list_articles);
@@ -20,7 +20,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// error of its own rather than a generic query error.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct Page {
+pub struct PageQuery {
     /// How many articles to return (1 to 100, default 20).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
@@ -40,24 +40,17 @@ pub struct Filters {
     favorited: Option<String>,
 }
 
-fn page_bounds(page: &Page) -> AppResult<(i64, i64)> {
-    let mut errors = FieldErrors::default();
-    let limit = validate::limit(&mut errors, page.limit.as_deref());
-    let offset = validate::offset(&mut errors, page.offset.as_deref());
-    errors.into_result()?;
-    Ok((limit, offset))
-}
-
-async fn respond(
-    pool: &Pool,
+/// Loads one page of the articles `filter` selects and renders it for `viewer`.
+async fn list_page(
+    state: &AppState,
     filter: ArticleFilter,
-    page: &Page,
+    query: &PageQuery,
     viewer: Option<i64>,
 ) -> AppResult<HttpResponse> {
-    let (limit, offset) = page_bounds(page)?;
-    let mut conn = pool.get().await?;
-    let (page, total) = articles::list(&mut conn, &filter, limit, offset).await?;
-    let details = articles::with_details(&mut conn, page, viewer).await?;
+    let page = Page::parse(query.limit.as_deref(), query.offset.as_deref())?;
+    let mut conn = state.pool.get().await?;
+    let (rows, total) = articles::list(&mut conn, &filter, page.limit, page.offset).await?;
+    let details = articles::with_details(&mut conn, rows, viewer).await?;
     Ok(HttpResponse::Ok().json(ArticlesResponse {
         articles: details.into_iter().map(ArticleSummary::from).collect(),
         articles_count: total,
@@ -67,7 +60,7 @@ async fn respond(
 /// Spec: GET /articles/feed (Get recent articles from users you follow).
 #[utoipa::path(
     tag = "Articles",
-    params(Page),
+    params(PageQuery),
     security(("Token" = [])),
     responses(
         (status = 200, description = "Newest first", body = ArticlesResponse),
@@ -78,21 +71,21 @@ async fn respond(
 #[get("/articles/feed")]
 async fn feed_articles(
     auth: AuthUser,
-    pool: web::Data<Pool>,
-    page: web::Query<Page>,
+    state: web::Data<AppState>,
+    page: web::Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
     let filter = ArticleFilter {
         followed_by: Some(auth.user.id),
         ..ArticleFilter::default()
     };
-    respond(&pool, filter, &page, Some(auth.user.id)).await
+    list_page(&state, filter, &page, Some(auth.user.id)).await
 }
 
 /// Spec: GET /articles (Get recent articles globally), filtered by tag,
 /// author or favoriting user.
 #[utoipa::path(
     tag = "Articles",
-    params(Filters, Page),
+    params(Filters, PageQuery),
     security((), ("Token" = [])),
     responses(
         (status = 200, description = "Newest first", body = ArticlesResponse),
@@ -103,9 +96,9 @@ async fn feed_articles(
 #[get("/articles")]
 async fn list_articles(
     auth: MaybeAuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     filters: web::Query<Filters>,
-    page: web::Query<Page>,
+    page: web::Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
     let filters = filters.into_inner();
     let filter = ArticleFilter {
@@ -114,5 +107,5 @@ async fn list_articles(
         favorited_by: filters.favorited,
         followed_by: None,
     };
-    respond(&pool, filter, &page, auth.user_id()).await
+    list_page(&state, filter, &page, auth.user_id()).await
 }

@@ -3,22 +3,22 @@
 mod comments;
 mod favorites;
 mod listing;
-mod slug;
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, web, HttpResponse};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::views::ArticleResponse;
 use crate::auth::{AuthUser, MaybeAuthUser};
-use crate::db::articles::{self, Article, ArticleChanges, NewArticle};
-use crate::db::{Pool, PooledConnection};
-use crate::error::{AppError, AppResult, ErrorBody, FieldErrors};
+use crate::db::articles::{self, Article};
+use crate::db::PooledConnection;
+use crate::domain::articles::{ArticleChanges, NewArticle};
+use crate::domain::{Patch, Slug};
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::extract::JsonBody;
-use crate::validate::{self, ARTICLE_BODY_MAX, DESCRIPTION_MAX, TITLE_MAX};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     // The feed before `/articles/{slug}`, or "feed" would be taken for a slug.
@@ -57,18 +57,18 @@ pub struct NewArticleRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateArticlePayload {
-    #[serde(default, deserialize_with = "validate::nullable")]
+    #[serde(default)]
     #[schema(value_type = Option<String>)]
-    title: Option<Option<String>>,
-    #[serde(default, deserialize_with = "validate::nullable")]
+    title: Patch<String>,
+    #[serde(default)]
     #[schema(value_type = Option<String>)]
-    description: Option<Option<String>>,
-    #[serde(default, deserialize_with = "validate::nullable")]
+    description: Patch<String>,
+    #[serde(default)]
     #[schema(value_type = Option<String>)]
-    body: Option<Option<String>>,
-    #[serde(default, deserialize_with = "validate::nullable")]
+    body: Patch<String>,
+    #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
-    tag_list: Option<Option<Vec<String>>>,
+    tag_list: Patch<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -96,7 +96,8 @@ async fn find_own_article(
     Ok(article)
 }
 
-async fn respond(
+/// The article as the API shows it to `viewer`, with `status`.
+async fn article_response(
     conn: &mut PooledConnection,
     article: Article,
     viewer: Option<i64>,
@@ -106,9 +107,8 @@ async fn respond(
     Ok(HttpResponse::build(status).json(ArticleResponse::from(details)))
 }
 
-fn is_slug_conflict(error: &DieselError) -> bool {
-    matches!(error, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
-        if info.constraint_name() == Some("articles_slug_key"))
+fn new_slug(title: &str) -> AppResult<Slug> {
+    Slug::for_title(title).map_err(AppError::internal)
 }
 
 /// Spec: GET /articles/{slug} (Get an article).
@@ -125,12 +125,12 @@ fn is_slug_conflict(error: &DieselError) -> bool {
 #[get("/articles/{slug}")]
 async fn get_article(
     auth: MaybeAuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let article = find_article(&mut conn, &slug).await?;
-    respond(&mut conn, article, auth.user_id(), StatusCode::OK).await
+    article_response(&mut conn, article, auth.user_id(), StatusCode::OK).await
 }
 
 /// Spec: POST /articles (Create an article). The article and its tags are
@@ -148,45 +148,36 @@ async fn get_article(
 #[post("/articles")]
 async fn create_article(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     body: JsonBody<NewArticleRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.article;
-    let mut errors = FieldErrors::default();
-    let title = validate::required_text(&mut errors, "title", payload.title, TITLE_MAX);
-    let description = validate::required_text(
-        &mut errors,
-        "description",
+    let new = NewArticle::parse(
+        payload.title,
         payload.description,
-        DESCRIPTION_MAX,
-    );
-    let body = validate::required_text(&mut errors, "body", payload.body, ARTICLE_BODY_MAX);
-    let tags = validate::tags(&mut errors, payload.tag_list.unwrap_or_default());
-    errors.into_result()?;
-    let (Some(title), Some(description), Some(body)) = (title, description, body) else {
-        return Err(AppError::Internal(
-            "validation passed without values".into(),
-        ));
-    };
+        payload.body,
+        payload.tag_list,
+    )?;
 
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let mut attempt = 0;
     let article = loop {
         attempt += 1;
-        let slug = slug::for_title(&title)?;
-        let new = NewArticle {
+        let slug = new_slug(&new.title)?;
+        let row = articles::NewArticle {
             author_id: auth.user.id,
-            slug: &slug,
-            title: &title,
-            description: &description,
-            body: &body,
+            slug: slug.as_str(),
+            title: &new.title,
+            description: &new.description,
+            body: &new.body,
         };
-        match articles::create(&mut conn, &new, &tags).await {
-            Err(error) if is_slug_conflict(&error) && attempt < SLUG_ATTEMPTS => continue,
-            outcome => break outcome?,
+        match articles::create(&mut conn, &row, new.tags.as_slice()).await {
+            Err(error) if articles::is_slug_taken(&error) && attempt < SLUG_ATTEMPTS => continue,
+            Err(error) if articles::is_slug_taken(&error) => break Err(AppError::Conflict("slug")),
+            outcome => break outcome.map_err(AppError::from),
         }
-    };
-    respond(&mut conn, article, Some(auth.user.id), StatusCode::CREATED).await
+    }?;
+    article_response(&mut conn, article, Some(auth.user.id), StatusCode::CREATED).await
 }
 
 /// Spec: PUT /articles/{slug} (Update an article). A new title gives a new
@@ -207,40 +198,45 @@ async fn create_article(
 #[put("/articles/{slug}")]
 async fn update_article(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     slug: web::Path<String>,
     body: JsonBody<UpdateArticleRequest>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let article = find_own_article(&mut conn, &slug, &auth).await?;
     let payload = body.parse()?.article;
-    let mut errors = FieldErrors::default();
-    let mut changes = ArticleChanges {
-        title: validate::changed_text(&mut errors, "title", payload.title, TITLE_MAX),
-        description: validate::changed_text(
-            &mut errors,
-            "description",
-            payload.description,
-            DESCRIPTION_MAX,
-        ),
-        body: validate::changed_text(&mut errors, "body", payload.body, ARTICLE_BODY_MAX),
-        slug: None,
-    };
-    let tags = match payload.tag_list {
+    let requested = ArticleChanges::parse(
+        payload.title,
+        payload.description,
+        payload.body,
+        payload.tag_list,
+    )?;
+    let slug = match requested.title.as_deref().filter(|t| *t != article.title) {
+        Some(title) => Some(new_slug(title)?),
         None => None,
-        Some(None) => {
-            errors.add("tagList", validate::NULL);
-            None
-        }
-        Some(Some(list)) => Some(validate::tags(&mut errors, list)),
     };
-    errors.into_result()?;
-    if let Some(title) = changes.title.as_deref().filter(|t| *t != article.title) {
-        changes.slug = Some(slug::for_title(title)?);
-    }
+    let changes = articles::ArticleChanges {
+        slug: slug.map(Slug::into_inner),
+        title: requested.title,
+        description: requested.description,
+        body: requested.body,
+    };
 
-    let updated = articles::update(&mut conn, article.id, &changes, tags.as_deref()).await?;
-    respond(&mut conn, updated, Some(auth.user.id), StatusCode::OK).await
+    let updated = articles::update(
+        &mut conn,
+        article.id,
+        &changes,
+        requested.tags.as_ref().map(|t| t.as_slice()),
+    )
+    .await
+    .map_err(|error| {
+        if articles::is_slug_taken(&error) {
+            AppError::Conflict("slug")
+        } else {
+            error.into()
+        }
+    })?;
+    article_response(&mut conn, updated, Some(auth.user.id), StatusCode::OK).await
 }
 
 /// Spec: DELETE /articles/{slug} (Delete an article), with its comments,
@@ -259,10 +255,10 @@ async fn update_article(
 #[delete("/articles/{slug}")]
 async fn delete_article(
     auth: AuthUser,
-    pool: web::Data<Pool>,
+    state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = pool.get().await?;
+    let mut conn = state.pool.get().await?;
     let article = find_own_article(&mut conn, &slug, &auth).await?;
     articles::delete(&mut conn, article.id).await?;
     Ok(HttpResponse::NoContent().finish())

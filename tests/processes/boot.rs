@@ -2,14 +2,12 @@
 //! database, migrate-on-start off, `migrate` subcommands, healthcheck,
 //! shutdown, configuration errors.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
-    at_port, forward_to_database, free_port, get_json, run_conduit, texts, ConduitProcess,
-    TestDatabase,
-};
+use crate::support::cluster::{at_port, forward_to_database, free_port};
+use crate::support::database::{select_texts, TestDatabase};
+use crate::support::http::metrics;
+use crate::support::process::{get_json, run_conduit, ConduitProcess};
 use serde_json::json;
 
 const BOOT: Duration = Duration::from_secs(90);
@@ -128,7 +126,7 @@ async fn migrate_revert_and_redo_move_the_newest_migration() {
         output.contains("reverted migration 003_article_count"),
         "{output}"
     );
-    assert_eq!(texts(&mut conn, counter_tables).await, ["0"]);
+    assert_eq!(select_texts(&mut conn, counter_tables).await, ["0"]);
 
     let (redo, output) = run_conduit(Some(&db.url()), &["migrate", "redo"], &[]).await;
     assert!(redo.success(), "{output}");
@@ -140,11 +138,11 @@ async fn migrate_revert_and_redo_move_the_newest_migration() {
         output.contains("applied migration 002_seed_demo_user"),
         "{output}"
     );
-    assert_eq!(texts(&mut conn, demo_users).await, ["1"]);
+    assert_eq!(select_texts(&mut conn, demo_users).await, ["1"]);
 
     let (run, _) = run_conduit(Some(&db.url()), &["migrate", "run"], &[]).await;
     assert!(run.success());
-    assert_eq!(texts(&mut conn, counter_tables).await, ["1"]);
+    assert_eq!(select_texts(&mut conn, counter_tables).await, ["1"]);
 }
 
 #[tokio::test]
@@ -202,14 +200,7 @@ async fn requests_are_logged_with_route_pattern_and_request_id_and_counted_in_me
         .await
         .unwrap();
     assert!(!generated.headers()["x-request-id"].is_empty());
-    let metrics = client
-        .get(format!("http://{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&client, &format!("http://{address}")).await;
 
     assert!(
         metrics.contains(

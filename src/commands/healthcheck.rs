@@ -1,11 +1,21 @@
 //! `conduit healthcheck`: container images have no curl, so the binary asks
 //! itself whether the server is ready.
 
+use std::process::ExitCode;
 use std::time::Duration;
+
+/// Exits 0 when the server at `listen` is ready, 1 otherwise.
+pub async fn run(listen: &str) -> ExitCode {
+    if is_ready(listen).await {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
 
 /// The URL of `/ready` for a listen address; a wildcard address is asked on
 /// loopback.
-pub fn ready_url(listen: &str) -> String {
+fn ready_url(listen: &str) -> String {
     let address = listen
         .replacen("0.0.0.0:", "127.0.0.1:", 1)
         .replacen("[::]:", "[::1]:", 1);
@@ -13,7 +23,7 @@ pub fn ready_url(listen: &str) -> String {
 }
 
 /// True when `/ready` answers 200 within a few seconds.
-pub async fn is_ready(listen: &str) -> bool {
+async fn is_ready(listen: &str) -> bool {
     let url = ready_url(listen);
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(3))

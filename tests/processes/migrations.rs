@@ -2,13 +2,12 @@
 //! binary: clean start, second boot, concurrent boots, a failing migration,
 //! reversibility and foreign-key indexes.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::database::{select_texts, TestDatabase};
+use crate::support::process::{fixture, get_json, ConduitProcess};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
-use common::{fixture, get_json, texts, ConduitProcess, TestDatabase};
 use conduit::db::migrations::{MigrationSet, EMBEDDED_MIGRATIONS};
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
@@ -21,7 +20,7 @@ const BOOT: Duration = Duration::from_secs(90);
 
 async fn applied_versions(db: &TestDatabase) -> Vec<String> {
     let mut conn = db.connect().await;
-    texts(
+    select_texts(
         &mut conn,
         "SELECT version AS value FROM __diesel_schema_migrations ORDER BY run_on, version",
     )
@@ -42,7 +41,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
         json!({"status": "ready", "schema_version": "003", "pending_migrations": []})
     );
     let mut conn = db.connect().await;
-    let tables = texts(
+    let tables = select_texts(
         &mut conn,
         "SELECT table_name::text AS value FROM information_schema.tables \
          WHERE table_schema = 'public' ORDER BY table_name",
@@ -65,7 +64,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
         ]
     );
     assert_eq!(applied_versions(&db).await, ["001", "002", "003"]);
-    let hashes = texts(
+    let hashes = select_texts(
         &mut conn,
         "SELECT password_hash AS value FROM users \
          WHERE username = 'demo' AND email = 'demo@example.com'",
@@ -80,7 +79,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
     assert!(Argon2::default()
         .verify_password(b"not-the-password", &hash)
         .is_err());
-    let tags = texts(
+    let tags = select_texts(
         &mut conn,
         "SELECT t.name AS value FROM articles a \
          JOIN users u ON u.id = a.author_id AND u.username = 'demo' \
@@ -163,7 +162,7 @@ async fn eight_servers_booting_at_once_apply_each_migration_exactly_once() {
 
     assert_migrated_once(&db, &servers, &["001", "002", "003"]).await;
     let mut conn = db.connect().await;
-    let demo = texts(
+    let demo = select_texts(
         &mut conn,
         "SELECT count(*)::text AS value FROM users WHERE username = 'demo'",
     )
@@ -182,7 +181,7 @@ async fn eight_servers_at_once_with_a_concurrent_index_migration_leave_a_valid_i
 
     assert_migrated_once(&db, &servers, &["001", "002"]).await;
     let mut conn = db.connect().await;
-    let validity = texts(
+    let validity = select_texts(
         &mut conn,
         "SELECT (indisvalid AND indisready)::text AS value FROM pg_index \
          WHERE indexrelid = 'widgets_name_idx'::regclass",
@@ -208,7 +207,7 @@ async fn a_failing_migration_stops_boot_naming_it_and_leaves_the_previous_versio
     assert!(output.contains("invalid input syntax"), "{output}");
     assert_eq!(applied_versions(&db).await, ["001"]);
     let mut conn = db.connect().await;
-    let tables = texts(
+    let tables = select_texts(
         &mut conn,
         "SELECT table_name::text AS value FROM information_schema.tables \
          WHERE table_schema = 'public' AND table_name LIKE 'gadget%' ORDER BY table_name",
@@ -236,7 +235,7 @@ fn pg_dump_schema(url: &str) -> String {
 }
 
 async fn row_counts(conn: &mut AsyncPgConnection) -> Vec<String> {
-    texts(
+    select_texts(
         conn,
         "SELECT format('%s=%s', table_name, \
                 (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I', table_name), false, true, '')))[1]::text) AS value \
@@ -315,12 +314,12 @@ async fn every_foreign_key_has_an_index_starting_with_its_columns() {
     .unwrap();
     let mut conn = db.connect().await;
 
-    let foreign_keys = texts(
+    let foreign_keys = select_texts(
         &mut conn,
         "SELECT conname::text AS value FROM pg_constraint WHERE contype = 'f' ORDER BY 1",
     )
     .await;
-    let unindexed = texts(
+    let unindexed = select_texts(
         &mut conn,
         "SELECT format('%s.%s', c.conrelid::regclass, c.conname) AS value \
          FROM pg_constraint c \

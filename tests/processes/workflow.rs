@@ -1,12 +1,11 @@
 //! The developer workflow around the binary: `make reset-db` with a server
 //! connected. The containers are tested for real by `make docker-test`.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{texts, ConduitProcess, TestDatabase};
+use crate::support::database::{select_texts, TestDatabase};
+use crate::support::process::ConduitProcess;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -16,7 +15,7 @@ async fn reset_db_succeeds_while_a_server_is_connected() {
     let mut server = ConduitProcess::spawn(&db.url(), &[], &[("CONDUIT_DB_POOL_SIZE", "4")]);
     let address = server.wait_ready(Duration::from_secs(90)).await.unwrap();
     let mut conn = db.connect().await;
-    texts(&mut conn, "SELECT 'hold a connection open' AS value").await;
+    select_texts(&mut conn, "SELECT 'hold a connection open' AS value").await;
 
     // --locked-schema: the test must not rewrite src/schema.rs.
     let output = Command::new("make")
@@ -38,7 +37,7 @@ async fn reset_db_succeeds_while_a_server_is_connected() {
         String::from_utf8_lossy(&output.stderr)
     );
     let mut conn = db.connect().await;
-    let versions = texts(
+    let versions = select_texts(
         &mut conn,
         "SELECT version AS value FROM __diesel_schema_migrations ORDER BY version",
     )

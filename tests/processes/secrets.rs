@@ -1,12 +1,11 @@
 //! After a full API run, no token and no password appears in the logs, in
 //! an error message, or anywhere in the database.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ConduitProcess, TestDatabase};
+use crate::support::database::TestDatabase;
+use crate::support::process::ConduitProcess;
 use serde_json::{json, Value};
 
 #[tokio::test]

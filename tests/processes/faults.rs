@@ -2,11 +2,12 @@
 //! meet locks, another replica holds the migration lock, the schema and the
 //! binary disagree, the process is stopped or killed mid-request.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{connect, fixture, run_conduit, texts, ConduitProcess, TestCluster, TestDatabase};
+use crate::support::cluster::TestCluster;
+use crate::support::database::{connect, select_texts, TestDatabase};
+use crate::support::http::register;
+use crate::support::process::{fixture, run_conduit, ConduitProcess};
 use diesel_async::SimpleAsyncConnection;
 use serde_json::{json, Value};
 
@@ -23,19 +24,6 @@ async fn lock_articles(db: &TestDatabase) -> diesel_async::AsyncPgConnection {
     blocker
 }
 
-async fn register(client: &reqwest::Client, base: &str, name: &str) -> String {
-    let reply: Value = client
-        .post(format!("{base}/api/users"))
-        .json(&json!({"user": {"username": name, "email": format!("{name}@example.org"), "password": "password123"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    reply["user"]["token"].as_str().expect("a token").to_owned()
-}
-
 #[tokio::test]
 async fn a_database_outage_answers_503_quickly_and_recovers_without_a_restart() {
     database_outage("verified").await;
@@ -48,13 +36,7 @@ async fn with_fast_recycling_an_outage_also_answers_503_and_recovers() {
 
 /// Stops the server's database mid-run and starts it again.
 async fn database_outage(recycle: &str) {
-    let cluster = TestCluster::start();
-    let mut admin = connect(&cluster.url("postgres")).await;
-    texts(&mut admin, "SELECT 'x' AS value").await;
-    diesel_async::RunQueryDsl::execute(diesel::sql_query("CREATE DATABASE conduit"), &mut admin)
-        .await
-        .unwrap();
-    drop(admin);
+    let cluster = TestCluster::with_database("conduit").await;
     let mut server = ConduitProcess::spawn(
         cluster.url("conduit").as_str(),
         &[],
@@ -185,7 +167,7 @@ async fn a_migration_stuck_behind_a_long_transaction_fails_with_a_clear_message(
     );
     assert!(output.contains("lock timeout"), "{output}");
     let mut conn = db.connect().await;
-    let columns = texts(
+    let columns = select_texts(
         &mut conn,
         "SELECT column_name::text AS value FROM information_schema.columns WHERE table_name = 'things'",
     )
@@ -201,10 +183,10 @@ async fn waiting_for_another_replicas_migration_lock_is_bounded_and_names_the_ho
         .query_pairs_mut()
         .append_pair("application_name", "release-job");
     let mut holder = connect(&holder_url).await;
-    let pid = texts(&mut holder, "SELECT pg_backend_pid()::text AS value")
+    let pid = select_texts(&mut holder, "SELECT pg_backend_pid()::text AS value")
         .await
         .remove(0);
-    texts(
+    select_texts(
         &mut holder,
         "SELECT pg_advisory_lock(hashtextextended('conduit:migrations:' || current_database(), 0))::text AS value",
     )
@@ -237,11 +219,11 @@ async fn migrations_from_a_newer_binary_are_reported_and_refused_when_strict() {
     let (run, _) = run_conduit(Some(&db.url()), &["migrate", "run"], &[]).await;
     assert!(run.success());
     let mut conn = db.connect().await;
-    texts(&mut conn, "INSERT INTO __diesel_schema_migrations (version) VALUES ('999') RETURNING version AS value").await;
+    select_texts(&mut conn, "INSERT INTO __diesel_schema_migrations (version) VALUES ('999') RETURNING version AS value").await;
 
     let mut lenient = ConduitProcess::spawn(&db.url(), &[], &[]);
     let address = lenient.wait_ready(BOOT).await.unwrap();
-    let (_, ready) = common::get_json(&format!("http://{address}/ready")).await;
+    let (_, ready) = crate::support::process::get_json(&format!("http://{address}/ready")).await;
     let (_, status) = run_conduit(Some(&db.url()), &["migrate", "status"], &[]).await;
     let (strict, output) = run_conduit(
         Some(&db.url()),
@@ -397,8 +379,8 @@ async fn after_sigkill_mid_writes_every_acknowledged_article_is_whole() {
     let mut restarted = ConduitProcess::spawn(&db.url(), &[], &[]);
     restarted.wait_ready(BOOT).await.unwrap();
     let mut conn = db.connect().await;
-    let stored = texts(&mut conn, "SELECT slug AS value FROM articles").await;
-    let tagless = texts(
+    let stored = select_texts(&mut conn, "SELECT slug AS value FROM articles").await;
+    let tagless = select_texts(
         &mut conn,
         "SELECT a.slug AS value FROM articles a \
          WHERE (SELECT count(*) FROM article_tags t WHERE t.article_id = a.id) <> 2",

@@ -1,0 +1,38 @@
+//! The subcommands of the binary, one module each, each with a `run`.
+
+pub mod healthcheck;
+pub mod migrate;
+pub mod serve;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::config::ConfigError;
+use crate::db::migrations::MigrationError;
+use crate::db::DatabaseUnreachable;
+use crate::startup::StartupError;
+
+/// Why a command failed; `main` prints it as one sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error(transparent)]
+    DatabaseUnreachable(#[from] DatabaseUnreachable),
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    #[error("server error: {0}")]
+    Server(#[from] std::io::Error),
+}
+
+/// Runs the command the command line chose (`serve` when it chose none).
+pub async fn run(cli: &Cli) -> Result<ExitCode, CommandError> {
+    let args = &cli.settings;
+    match cli.command() {
+        Command::Serve => serve::run(args).await,
+        Command::Migrate { action } => migrate::run(args, *action).await,
+        Command::Healthcheck => Ok(healthcheck::run(&args.listen).await),
+    }
+}

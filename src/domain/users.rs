@@ -1,0 +1,227 @@
+//! Accounts: registration, login and profile changes.
+
+use std::fmt;
+
+use super::text::{self, BLANK};
+use super::{field_errors, Invalid, Patch};
+use crate::error::FieldErrors;
+
+pub const USERNAME_MAX: usize = 64;
+pub const EMAIL_MAX: usize = 254;
+pub const URL_MAX: usize = 2_000;
+pub const BIO_MAX: usize = 2_000;
+
+/// A username: letters, digits, `_`, `-` and `.`, at most [`USERNAME_MAX`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(value: Option<String>) -> Result<Self, Invalid> {
+        let value = text::required(value, USERNAME_MAX)?;
+        if value
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            Ok(Self(value))
+        } else {
+            Err("may contain only letters, digits, '_', '-' and '.'".into())
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// An email address: something@somewhere, no spaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(value: Option<String>) -> Result<Self, Invalid> {
+        let value = text::required(value, EMAIL_MAX)?;
+        let well_formed = match value.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+            }
+            None => false,
+        };
+        if well_formed {
+            Ok(Self(value))
+        } else {
+            Err("is invalid".into())
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A new password, within the accepted lengths. Never trimmed: every
+/// character counts. Its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Accepted lengths, in characters (NIST 800-63B: at least 8, and long
+    /// passphrases allowed).
+    pub const MIN_LENGTH: usize = 8;
+    pub const MAX_LENGTH: usize = 128;
+
+    pub fn parse(value: Option<String>) -> Result<Self, Invalid> {
+        let value = value.unwrap_or_default();
+        let length = value.chars().count();
+        if value.is_empty() {
+            Err(BLANK.into())
+        } else if length < Self::MIN_LENGTH {
+            Err(format!("is too short (minimum is {} characters)", Self::MIN_LENGTH).into())
+        } else if length > Self::MAX_LENGTH {
+            Err(text::too_long(Self::MAX_LENGTH).into())
+        } else {
+            Ok(Self(value))
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// A registration.
+#[derive(Debug)]
+pub struct NewUser {
+    pub username: Username,
+    pub email: Email,
+    pub password: Password,
+}
+
+impl NewUser {
+    pub fn parse(
+        username: Option<String>,
+        email: Option<String>,
+        password: Option<String>,
+    ) -> Result<Self, FieldErrors> {
+        match (
+            Username::parse(username),
+            Email::parse(email),
+            Password::parse(password),
+        ) {
+            (Ok(username), Ok(email), Ok(password)) => Ok(Self {
+                username,
+                email,
+                password,
+            }),
+            (username, email, password) => Err(field_errors([
+                ("username", username.err()),
+                ("email", email.err()),
+                ("password", password.err()),
+            ])),
+        }
+    }
+}
+
+/// A login attempt. Only presence is checked: the rules for new passwords
+/// must not lock out an account made under older ones.
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+impl Credentials {
+    pub fn parse(email: Option<String>, password: Option<String>) -> Result<Self, FieldErrors> {
+        let email = text::required(email, EMAIL_MAX);
+        let password = password
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| Invalid::from(BLANK));
+        match (email, password) {
+            (Ok(email), Ok(password)) => Ok(Self { email, password }),
+            (email, password) => Err(field_errors([
+                ("email", email.err()),
+                ("password", password.err()),
+            ])),
+        }
+    }
+}
+
+/// A change to one's account: `None` leaves a field alone; `bio` and
+/// `image` may be cleared (`Some(None)`), the others may not.
+#[derive(Debug)]
+pub struct UserChanges {
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub password: Option<Password>,
+    pub bio: Option<Option<String>>,
+    pub image: Option<Option<String>>,
+}
+
+impl UserChanges {
+    pub fn parse(
+        username: Patch<String>,
+        email: Patch<String>,
+        password: Patch<String>,
+        bio: Patch<String>,
+        image: Patch<String>,
+    ) -> Result<Self, FieldErrors> {
+        match (
+            username.required(|v| Username::parse(Some(v))),
+            email.required(|v| Email::parse(Some(v))),
+            password.required(|v| Password::parse(Some(v))),
+            bio.nullable(|v| text::optional(Some(v), BIO_MAX)),
+            image.nullable(|v| text::optional(Some(v), URL_MAX)),
+        ) {
+            (Ok(username), Ok(email), Ok(password), Ok(bio), Ok(image)) => Ok(Self {
+                username,
+                email,
+                password,
+                bio,
+                image,
+            }),
+            (username, email, password, bio, image) => Err(field_errors([
+                ("username", username.err()),
+                ("email", email.err()),
+                ("password", password.err()),
+                ("bio", bio.err()),
+                ("image", image.err()),
+            ])),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_refuse_spaces_and_slashes_but_take_unicode_letters() {
+        assert_eq!(
+            Username::parse(Some("jörg_1".into())).map(Username::into_inner),
+            Ok("jörg_1".to_owned())
+        );
+        assert!(Username::parse(Some("a b".into())).is_err());
+        assert!(Username::parse(Some("a/b".into())).is_err());
+        assert!(Username::parse(Some("x".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn a_registration_reports_every_bad_field_at_once() {
+        let errors = NewUser::parse(Some("a b".into()), None, Some("short".into())).unwrap_err();
+        assert_eq!(
+            serde_json::to_value(&errors).unwrap(),
+            serde_json::json!({
+                "username": ["may contain only letters, digits, '_', '-' and '.'"],
+                "email": ["can't be blank"],
+                "password": ["is too short (minimum is 8 characters)"]
+            })
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! Tests that start processes: the real `conduit` binary, PostgreSQL
+//! clusters of their own, `make`. One binary, so the crate is linked once.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod boot;
+mod faults;
+mod migrations;
+mod secrets;
+mod workflow;
