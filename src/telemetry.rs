@@ -71,14 +71,26 @@ pub async fn log_request(
         ),
     };
     let elapsed = started.elapsed();
+    macro_rules! request_line {
+        ($level:ident) => {
+            tracing::$level!(
+                method = %method,
+                route = %route,
+                status,
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                "{method} {route} {status}"
+            )
+        };
+    }
+    // Orchestrators probe every few seconds, forever: a probe that passes
+    // would bury the requests in the log, one that fails is worth a line.
+    let passing_probe = status < 400 && matches!(route.as_str(), "/health" | "/ready");
     span.in_scope(|| {
-        tracing::info!(
-            method = %method,
-            route = %route,
-            status,
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "{method} {route} {status}"
-        );
+        if passing_probe {
+            request_line!(debug)
+        } else {
+            request_line!(info)
+        }
     });
     if let Some(state) = state {
         state

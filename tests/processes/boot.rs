@@ -161,6 +161,34 @@ async fn healthcheck_exits_zero_when_ready_and_one_when_nothing_answers() {
 }
 
 #[tokio::test]
+async fn passing_probes_stay_out_of_the_request_log_and_other_requests_do_not() {
+    let db = TestDatabase::create().await;
+    let mut server = ConduitProcess::spawn(&db.url(), &[], &[]);
+    let address = server.wait_ready(BOOT).await.unwrap();
+
+    for path in ["/health", "/ready", "/api/tags"] {
+        let (status, _) = get_json(&format!("http://{address}{path}")).await;
+        assert_eq!(status, 200, "{path}");
+    }
+
+    let logged = |route: &'static str| move |e: &serde_json::Value| e["route"] == route;
+    let tags = server
+        .wait_for_event(logged("/api/tags"), Duration::from_secs(10))
+        .await;
+    assert!(
+        tags.is_some(),
+        "GET /api/tags is logged:\n{}",
+        server.output()
+    );
+    let events = server.log_events();
+    let probes: Vec<_> = events
+        .iter()
+        .filter(|e| logged("/health")(e) || logged("/ready")(e))
+        .collect();
+    assert!(probes.is_empty(), "probe lines: {probes:?}");
+}
+
+#[tokio::test]
 async fn sigterm_stops_the_server_and_exits_zero() {
     let db = TestDatabase::create().await;
     let mut server = ConduitProcess::spawn(&db.url(), &[], &[]);
