@@ -16,7 +16,10 @@ import fcntl
 import json
 import os
 import re
+import select
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -109,6 +112,9 @@ def psql(sql):
 
 # --- the API ------------------------------------------------------------------
 
+# Straight to the published ports, whatever proxy the environment names.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 
 def http(method, url, body=None, token=None):
     """(status, JSON body or None)."""
@@ -118,14 +124,16 @@ def http(method, url, body=None, token=None):
     if token:
         request.add_header("Authorization", f"Token {token}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with OPENER.open(request, timeout=10) as response:
             status, text = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, text = error.code, error.read()
+    except (urllib.error.URLError, OSError) as error:
+        raise Failure(f"{method} {url} got no answer: {error}") from error
     try:
         return status, json.loads(text)
     except ValueError:
-        return status, None
+        return status, {}
 
 
 def login(url, credentials):
@@ -159,7 +167,9 @@ def newest_migration():
 
 def expected_tables():
     schema = (ROOT / "src" / "schema.rs").read_text()
-    return set(re.findall(r"^\s*(\w+) \(", schema, re.M)) | {"__diesel_schema_migrations"}
+    tables = set(re.findall(r"^\s*(\w+) \(", schema, re.M))
+    check(len(tables) >= 5, f"found only {sorted(tables)} in src/schema.rs: has its format changed?")
+    return tables | {"__diesel_schema_migrations"}
 
 
 # --- scenarios ----------------------------------------------------------------
@@ -180,7 +190,7 @@ def from_nothing(report):
     check(not missing, f"tables missing after the first boot: {sorted(missing)}")
     token = login(url, DEMO)
     status, body = http("GET", f"{url}/api/articles")
-    titles = [a["title"] for a in body.get("articles", [])] if body else []
+    titles = [a.get("title") for a in body.get("articles", [])]
     check(status == 200 and "Welcome to Conduit" in titles, f"GET /api/articles answered {status} {titles}, expected the welcome article")
     status, _ = http("GET", f"{url}/api/user", token=token)
     check(status == 200, f"the demo user's token answered {status} on GET /api/user")
@@ -231,7 +241,7 @@ def database_outage(report):
     started_at = inspect(app, "{{.State.StartedAt}}")
     compose("stop", "db")
     status, body = http("GET", f"{url}/api/articles")
-    check(status == 503 and body and "database" in body.get("errors", {}),
+    check(status == 503 and "database" in body.get("errors", {}),
           f"with the database stopped GET /api/articles answered {status} {body}, expected 503 with errors.database")
     status, _ = http("GET", f"{url}/ready")
     check(status == 503, f"with the database stopped /ready answered {status}, expected 503")
@@ -245,29 +255,67 @@ def database_outage(report):
     return "503 (errors.database) and /ready 503 while stopped; 200 again after start, same container"
 
 
+def send_request(url, method, path, body):
+    """A socket with one whole HTTP request already sent on it."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    payload = json.dumps(body).encode()
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    head = (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n")
+    sock.sendall(head.encode() + payload)
+    return sock
+
+
+def response_status(sock):
+    """The status of the response on the socket, or None if it was cut."""
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except OSError:
+        pass
+    sock.close()
+    first = received.split(b"\r\n", 1)[0].split()
+    return int(first[1]) if len(first) > 1 else None
+
+
 def graceful_stop(report):
     app = containers("app")[0]
     grace = 20
+    # Logins hash a password each, two at a time: a burst of them is still
+    # being answered when the signal arrives.
+    sockets = [send_request(base_url(), "POST", "/api/users/login", {"user": DEMO}) for _ in range(32)]
+    time.sleep(0.02)
+    in_flight = len(sockets) - len(select.select(sockets, [], [], 0)[0])
     started = time.monotonic()
-    compose("stop", "app")
+    # What `docker compose stop app` does, without its start-up delay.
+    run(["docker", "stop", "--time", "25", app])
     took = time.monotonic() - started
+    statuses = [response_status(sock) for sock in sockets]
     code = inspect(app, "{{.State.ExitCode}}")
-    check(code == "0", f"`stop app` (SIGTERM) left exit code {code}, expected 0")
-    check(took < grace, f"`stop app` took {took:.1f} s, longer than the {grace} s drain time")
+    check(code == "0", f"stop (SIGTERM) left exit code {code}, expected 0")
+    check(took < grace, f"stop took {took:.1f} s, longer than the {grace} s drain time")
+    check(in_flight > 0, "the burst of logins was answered before the signal: nothing was in flight to drain")
+    check(statuses == [200] * len(sockets), f"logins sent before SIGTERM ({in_flight} still unanswered then) got {statuses}, expected 200 each")
     logs = run(["docker", "logs", app])
     lines = [line for line in (logs.stdout + logs.stderr).splitlines() if line.strip()]
     not_json = [line for line in lines if not is_json_object(line)]
     check(lines and not not_json, f"log lines that are not JSON: {not_json[:3]}")
     compose("start", "app")
     wait_healthy()
-    return f"exit 0 in {took:.2f} s; {len(lines)} log lines, all JSON"
+    return f"{in_flight} logins in flight at SIGTERM, all 200; exit 0 in {took:.2f} s; {len(lines)} log lines, all JSON"
+
+
+def json_or_empty(line):
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def is_json_object(line):
-    try:
-        return isinstance(json.loads(line), dict)
-    except ValueError:
-        return False
+    return bool(json_or_empty(line))
 
 
 def clean_start_leaves_only_seed(report):
@@ -309,13 +357,21 @@ def three_replicas(report):
     started = time.monotonic()
     compose("up", "-d", "--scale", "app=3")
     took = wait_healthy(count=3, since=started)
-    rows = psql("SELECT version || ':' || count(*) FROM __diesel_schema_migrations GROUP BY version ORDER BY version")
-    expected = [f"{v}:1" for v in newest_migration()]
-    check(rows == expected, f"with three replicas on an empty volume the migrations table holds {rows}, expected {expected}")
+    versions = psql("SELECT version FROM __diesel_schema_migrations ORDER BY version")
+    check(versions == newest_migration(), f"the migrations table holds {versions}, expected {newest_migration()}")
+    applied = []
+    for app in containers("app"):
+        check(inspect(app, "{{.RestartCount}}") == "0", "a replica restarted: the three did not take turns through the migration lock")
+        logs = run(["docker", "logs", app])
+        applied += [e["migration"] for e in map(json_or_empty, logs.stdout.splitlines()) if e.get("message", "").startswith("applied migration")]
+    names = sorted(p.name for p in (ROOT / "migrations").iterdir() if (p / "up.sql").is_file())
+    check(sorted(applied) == names, f"the replicas logged these migrations as applied: {sorted(applied)}; expected each of {names} once")
+    seed = psql("SELECT (SELECT count(*) FROM users) || ' ' || (SELECT count(*) FROM articles)")
+    check(seed == ["1", "1"], f"users and articles after three boots: {seed}, expected the seed once")
     for index in (1, 2, 3):
         status, _ = http("GET", f"{base_url(index)}/ready")
         check(status == 200, f"replica {index} answered /ready with {status}")
-    return f"3 healthy in {took:.2f} s; each migration recorded once ({', '.join(rows)})"
+    return f"3 healthy in {took:.2f} s, none restarted; each migration applied once, by one replica"
 
 
 SCENARIOS = [
@@ -324,7 +380,7 @@ SCENARIOS = [
     ("migration CLI in the image", migration_cli),
     ("restart app, down and up keep the data", restarts_keep_data),
     ("database stopped while the app runs", database_outage),
-    ("stop app drains and exits 0; JSON logs", graceful_stop),
+    ("SIGTERM drains requests in flight and exits 0; JSON logs", graceful_stop),
     ("down -v, up: only the seed remains", clean_start_leaves_only_seed),
     ("app started before the database", app_before_database),
     ("three replicas on an empty volume", three_replicas),
@@ -346,6 +402,8 @@ def base_images():
 def main():
     global COMPOSE
     COMPOSE = compose_command()
+    # A CI time-out's SIGTERM still tears the stack down (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     # Two runs would share the compose project: the second waits.
     lock = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"{PROJECT}.lock"), "w")
     fcntl.flock(lock, fcntl.LOCK_EX)
@@ -355,9 +413,12 @@ def main():
     report = {"base_images_s": round(time.monotonic() - started, 1)}
     say(f"building the image with {' '.join(COMPOSE)} (base images ready in {report['base_images_s']} s)")
     started = time.monotonic()
+    # The build stage gets a tag of its own, so that it stays as the cache of
+    # the next build while the stages of earlier builds can be pruned.
+    build_args = [f"--build-arg={k}={ENV[k]}" for k in ("RUST_IMAGE", "RUNTIME_IMAGE") if ENV.get(k)]
+    run(["docker", "build", "--quiet", "--target", "build", "-t", f"{PROJECT}:build", *build_args, "."], timeout=3000)
     compose("build", "app", timeout=3000)
     report["image_build_s"] = round(time.monotonic() - started, 1)
-    # Earlier builds' stages, untagged now; they carry the stand-ins' label.
     run(["docker", "image", "prune", "-f", "--filter", "label=conduit.stand-in"], ok=False)
     passed = 0
     try:
@@ -366,8 +427,8 @@ def main():
             detail = scenario(report)
             passed += 1
             say(f"ok   {name}: {detail} ({time.monotonic() - started:.1f} s)")
-    except (Failure, subprocess.TimeoutExpired) as failure:
-        say(f"FAIL {name}: {failure}")
+    except Exception as failure:  # any of them: the state below explains it
+        say(f"FAIL {name}: {failure!r}" if not isinstance(failure, Failure) else f"FAIL {name}: {failure}")
         print(compose("ps", ok=False).stdout, file=sys.stderr)
         print(compose("logs", "--no-color", "--tail", "40", ok=False).stdout, file=sys.stderr)
     finally:
