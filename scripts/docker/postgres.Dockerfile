@@ -1,6 +1,8 @@
 # Stand-in for postgres:15-bookworm from Debian's postgresql-15: the same
 # data directory, port, stop signal and POSTGRES_* variables, and
-# pg_isready on PATH for healthchecks.
+# pg_isready on PATH for healthchecks. It starts as root and runs the server
+# as postgres; unlike the official image it cannot run under an arbitrary
+# --user (that one resolves unknown uids with nss_wrapper).
 ARG BASE
 FROM ${BASE}
 # Debian's packaging would create and start a cluster of its own at install;
