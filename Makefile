@@ -130,7 +130,7 @@ COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose
 
 .PHONY: docker-clean-start docker-base-images docker-test
 docker-clean-start: ## Rebuild the compose stack from nothing: down -v, then up (LOCAL_BASE_IMAGES=1: no registry needed)
-	@if [ "$(LOCAL_BASE_IMAGES)" = 1 ]; then export $$(scripts/docker/base-images.sh); fi; \
+	@if [ "$(LOCAL_BASE_IMAGES)" = 1 ]; then images=$$(scripts/docker/base-images.sh) || exit 1; export $$images; fi; \
 	  $(COMPOSE) down -v && $(COMPOSE) up --build
 
 docker-base-images: ## Make local stand-ins for the rust, debian and postgres base images from Debian's packages

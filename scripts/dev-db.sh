@@ -108,9 +108,13 @@ psql_on() {
 # distribution's packages; anywhere else the user is told what to install.
 install_postgres() {
     [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 1
-    echo "dev-db: PostgreSQL's server is missing; installing it from the distribution's packages (apt-get install postgresql)" >&2
+    echo "dev-db: PostgreSQL's server is missing; installing it from the distribution's packages (apt-get install postgresql, without Debian's default cluster)" >&2
     local log
     log=$(mktemp)
+    # Debian's package would also create and start a cluster on port 5432
+    # that nothing here uses.
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/conduit.conf
     export DEBIAN_FRONTEND=noninteractive
     if ! apt-get install -y -qq postgresql >"$log" 2>&1 \
         && ! { apt-get update -qq && apt-get install -y -qq postgresql; } >"$log" 2>&1; then

@@ -16,6 +16,8 @@
 # DEBIAN_MIRROR overrides the archive debootstrap reads.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# From the checkout, so that rustc is the toolchain rust-toolchain.toml pins.
+cd "$here/../.."
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 suite=bookworm
 
@@ -51,7 +53,9 @@ up_to_date() { # IMAGE DIGEST
 }
 
 build() { # IMAGE DIGEST CONTEXT
-    local log="$3.log"
+    local log
+    log=$(mktemp /var/tmp/conduit-build.XXXXXX.log)
+    scratch+=("$log")
     docker build --build-arg "BASE=$debian_image" --label "conduit.stand-in=$2" -t "$1" "$3" >"$log" 2>&1 \
         || { tail -n 30 "$log" >&2; die "building $1 failed (log above)."; }
 }
