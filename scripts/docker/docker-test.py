@@ -255,14 +255,19 @@ def database_outage(report):
     return "503 (errors.database) and /ready 503 while stopped; 200 again after start, same container"
 
 
-def send_request(url, method, path, body):
-    """A socket with one whole HTTP request already sent on it."""
+def send_request(url, method, path, body, hold_back=0):
+    """A socket with an HTTP request sent on it; with hold_back, all but the
+    last bytes of it, and (socket, the bytes held back)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     payload = json.dumps(body).encode()
     sock = socket.create_connection((host, int(port)), timeout=30)
     head = (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n")
-    sock.sendall(head.encode() + payload)
+    request = head.encode() + payload
+    if hold_back:
+        sock.sendall(request[:-hold_back])
+        return sock, request[-hold_back:]
+    sock.sendall(request)
     return sock
 
 
@@ -282,16 +287,22 @@ def response_status(sock):
 def graceful_stop(report):
     app = containers("app")[0]
     grace = 20
-    # Logins hash a password each, two at a time: a burst of them is still
-    # being answered when the signal arrives.
-    sockets = [send_request(base_url(), "POST", "/api/users/login", {"user": DEMO}) for _ in range(32)]
-    time.sleep(0.02)
+    url = base_url()
+    # A burst of logins (each hashes a password, two at a time), and one
+    # whose body is only half sent: it is in flight whatever the timing.
+    sockets = [send_request(url, "POST", "/api/users/login", {"user": DEMO}) for _ in range(16)]
+    half_sent, rest = send_request(url, "POST", "/api/users/login", {"user": DEMO}, hold_back=10)
+    sockets.append(half_sent)
+    time.sleep(0.2)
     in_flight = len(sockets) - len(select.select(sockets, [], [], 0)[0])
     started = time.monotonic()
     # What `docker compose stop app` does, without its start-up delay.
-    run(["docker", "stop", "--time", "25", app])
-    took = time.monotonic() - started
+    stop = subprocess.Popen(["docker", "stop", "--time", "25", app], stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+    half_sent.sendall(rest)
     statuses = [response_status(sock) for sock in sockets]
+    stop.wait(timeout=60)
+    took = time.monotonic() - started
     code = inspect(app, "{{.State.ExitCode}}")
     check(code == "0", f"stop (SIGTERM) left exit code {code}, expected 0")
     check(took < grace, f"stop took {took:.1f} s, longer than the {grace} s drain time")
