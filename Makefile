@@ -94,12 +94,14 @@ lint: rust cargo-deny ## rustfmt, clippy (warnings as errors), cargo-deny, squaw
 	scripts/docker/lint.sh
 
 # Only the offline checks run (no advisory database download); deny.toml
-# says what is allowed and why.
+# says what is allowed and why. Its release profile (fat LTO, one codegen
+# unit) would take most of CI's first run to build; a plain one is enough.
 CARGO_DENY_VERSION := 0.18.9
 .PHONY: cargo-deny
 cargo-deny: rust
 	@cargo deny --version 2>/dev/null | grep -q "$(CARGO_DENY_VERSION)" || { \
-	  echo "installing cargo-deny $(CARGO_DENY_VERSION) (about 5 minutes)"; \
+	  echo "installing cargo-deny $(CARGO_DENY_VERSION) (a few minutes)"; \
+	  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
 	  cargo install cargo-deny --version $(CARGO_DENY_VERSION) --locked; }
 
 conformance: rust db-up ## Run the public RealWorld Hurl suite against the release binary on a fresh database
