@@ -8,4 +8,5 @@ mod boot;
 mod faults;
 mod migrations;
 mod secrets;
+mod tls;
 mod workflow;
