@@ -181,6 +181,14 @@ pub struct TopologyArgs {
         hide_env_values = true
     )]
     pub migration_database_url: Option<String>,
+
+    /// On SIGTERM or SIGINT, how long `/ready` answers 503 while requests
+    /// are still served, before the server stops accepting and drains: a
+    /// load balancer's health checks need that moment to take the replica
+    /// out (e.g. 5s; 0s stops at once).
+    #[arg(long, env = "CONDUIT_SHUTDOWN_READINESS_DELAY", default_value = "0s",
+          value_parser = humantime::parse_duration, global = true)]
+    pub shutdown_readiness_delay: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +214,7 @@ pub struct Settings {
     pub migrate_on_start: bool,
     pub strict_schema: bool,
     pub shutdown_timeout: Duration,
+    pub shutdown_readiness_delay: Duration,
     pub migrations: MigrationSet,
     pub auth: AuthSettings,
     pub cors_origins: Vec<String>,
@@ -298,6 +307,7 @@ impl SettingsArgs {
             migrate_on_start: self.migrate_on_start,
             strict_schema: self.strict_schema,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            shutdown_readiness_delay: self.topology.shutdown_readiness_delay,
             migrations: self.migration_set(),
             cors_origins: self
                 .cors_origins

@@ -9,4 +9,5 @@ mod faults;
 mod migrations;
 mod secrets;
 mod tls;
+mod topology;
 mod workflow;
