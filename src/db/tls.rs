@@ -53,9 +53,9 @@ impl SslMode {
             "require" => Self::Require,
             "verify-ca" => Self::VerifyCa,
             "verify-full" => Self::VerifyFull,
-            // allow is libpq's "try plain first"; plain first then TLS is
-            // what prefer does the other way round, so it is refused
-            // rather than silently treated as something else.
+            // libpq's `allow` (plain first, TLS only if refused) has no
+            // tokio-postgres equivalent: refused rather than silently
+            // treated as another mode.
             other => return Err(TlsConfigError::UnknownSslMode(other.to_owned())),
         })
     }
