@@ -9,6 +9,7 @@ use url::Url;
 
 use crate::auth::throttle::ThrottleSettings;
 use crate::db::migrations::{LockLimits, MigrationSet};
+use crate::db::tls::{PgTls, TlsConfigError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Environment {
@@ -157,10 +158,37 @@ pub struct SettingsArgs {
     #[arg(long, env = "CONDUIT_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
 
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+
     /// Use the migrations in this directory instead of the embedded ones.
     /// For testing migration sets; operators never need it.
     #[arg(long, hide = true, global = true)]
     pub migrations_dir: Option<PathBuf>,
+}
+
+/// Settings for running several replicas behind a load balancer and a
+/// connection pooler (docs/deploying.md).
+#[derive(Debug, Clone, Args)]
+pub struct TopologyArgs {
+    /// PostgreSQL URL for migrations (default: DATABASE_URL). Migrations
+    /// take a session advisory lock and run DDL: behind PgBouncer in
+    /// transaction pooling, point this at PostgreSQL directly.
+    #[arg(
+        long,
+        env = "CONDUIT_MIGRATION_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub migration_database_url: Option<String>,
+
+    /// On SIGTERM or SIGINT, how long `/ready` answers 503 while requests
+    /// are still served, before the server stops accepting and drains: a
+    /// load balancer's health checks need that moment to take the replica
+    /// out (e.g. 5s; 0s stops at once).
+    #[arg(long, env = "CONDUIT_SHUTDOWN_READINESS_DELAY", default_value = "0s",
+          value_parser = humantime::parse_duration, global = true)]
+    pub shutdown_readiness_delay: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +199,10 @@ pub enum ConfigError {
     UnparsableDatabaseUrl(#[from] url::ParseError),
     #[error("DATABASE_URL is not a postgres:// URL: {0}")]
     InvalidDatabaseUrl(String),
+    #[error(transparent)]
+    Tls(#[from] TlsConfigError),
+    #[error("CONDUIT_MIGRATION_DATABASE_URL: {0}")]
+    MigrationUrl(Box<ConfigError>),
 }
 
 /// Validated settings.
@@ -182,6 +214,7 @@ pub struct Settings {
     pub migrate_on_start: bool,
     pub strict_schema: bool,
     pub shutdown_timeout: Duration,
+    pub shutdown_readiness_delay: Duration,
     pub migrations: MigrationSet,
     pub auth: AuthSettings,
     pub cors_origins: Vec<String>,
@@ -196,9 +229,20 @@ pub struct AuthSettings {
     pub demo_login_allowed: bool,
 }
 
+/// Where to connect and how to secure it: the URL without `sslmode` and
+/// `sslrootcert`, which became `tls`.
+#[derive(Clone)]
+pub struct Endpoint {
+    url: Url,
+    pub tls: PgTls,
+}
+
 #[derive(Clone)]
 pub struct DatabaseSettings {
-    url: Url,
+    /// The requests' pool connects here (possibly through PgBouncer).
+    pub requests: Endpoint,
+    /// Migrations connect here: a real session (the advisory lock, DDL).
+    pub migrations: Endpoint,
     pub wait: Duration,
     pub pool_size: u32,
     pub acquire_timeout: Duration,
@@ -221,15 +265,21 @@ impl SettingsArgs {
             .as_deref()
             .filter(|url| !url.trim().is_empty())
             .ok_or(ConfigError::MissingDatabaseUrl)?;
-        let url = Url::parse(raw.trim())?;
-        if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none() {
-            return Err(ConfigError::InvalidDatabaseUrl(format!(
-                "expected postgres://user:password@host:port/database, got scheme {:?}",
-                url.scheme()
-            )));
-        }
+        let requests = Endpoint::parse(raw)?;
+        let migrations = match self
+            .topology
+            .migration_database_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+        {
+            Some(raw) => {
+                Endpoint::parse(raw).map_err(|e| ConfigError::MigrationUrl(Box::new(e)))?
+            }
+            None => requests.clone(),
+        };
         Ok(DatabaseSettings {
-            url,
+            requests,
+            migrations,
             wait: Duration::from_secs(self.db_wait_secs),
             pool_size: self.db_pool_size,
             acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs.max(1)),
@@ -257,6 +307,7 @@ impl SettingsArgs {
             migrate_on_start: self.migrate_on_start,
             strict_schema: self.strict_schema,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            shutdown_readiness_delay: self.topology.shutdown_readiness_delay,
             migrations: self.migration_set(),
             cors_origins: self
                 .cors_origins
@@ -277,7 +328,19 @@ impl SettingsArgs {
     }
 }
 
-impl DatabaseSettings {
+impl Endpoint {
+    fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let mut url = Url::parse(raw.trim())?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none() {
+            return Err(ConfigError::InvalidDatabaseUrl(format!(
+                "expected postgres://user:password@host:port/database, got scheme {:?}",
+                url.scheme()
+            )));
+        }
+        let tls = PgTls::take_from_url(&mut url)?;
+        Ok(Self { url, tls })
+    }
+
     /// The URL to connect with, tagged with an application name so that
     /// `pg_stat_activity` (and a replica waiting on the migration lock) can
     /// tell who holds a connection.
@@ -301,10 +364,20 @@ impl DatabaseSettings {
     }
 }
 
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("target", &self.display_target())
+            .field("sslmode", &self.tls.mode().as_str())
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabaseSettings")
-            .field("target", &self.display_target())
+            .field("requests", &self.requests)
+            .field("migrations", &self.migrations)
             .field("wait", &self.wait)
             .field("pool_size", &self.pool_size)
             .field("acquire_timeout", &self.acquire_timeout)

@@ -2,6 +2,9 @@
 //! build the pool, bind, serve.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{from_fn, Condition};
@@ -42,6 +45,8 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     pool: Pool,
+    draining: Arc<AtomicBool>,
+    readiness_delay: Duration,
 }
 
 impl Application {
@@ -70,12 +75,14 @@ impl Application {
             warn_about_demo_account(&pool, settings.auth.demo_login_allowed).await;
         }
 
+        let draining = Arc::new(AtomicBool::new(false));
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             metrics,
             migrations: known,
             auth: settings.auth.clone(),
             login_throttle: LoginThrottle::new(settings.auth.throttle),
+            draining: draining.clone(),
         });
         let document = document.await??;
         let cors_origins = settings.cors_origins.clone();
@@ -99,12 +106,17 @@ impl Application {
         .listen(listener)
         .map_err(bind_error)?
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        // The signals are ours (stop_on_signal): /ready turns 503
+        // before the listener closes.
+        .disable_signals()
         .run();
         tracing::info!(%address, "listening on http://{address}");
         Ok(Self {
             server,
             address,
             pool,
+            draining,
+            readiness_delay: settings.shutdown_readiness_delay,
         })
     }
 
@@ -117,13 +129,56 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped: on SIGTERM or SIGINT, stops accepting, lets
-    /// in-flight requests finish, then closes the pool.
+    /// On SIGTERM or SIGINT: answers `/ready` with 503 for
+    /// CONDUIT_SHUTDOWN_READINESS_DELAY while still serving (so a load
+    /// balancer takes the replica out first), then stops accepting and
+    /// drains. The binary calls it; tests in-process stop through
+    /// `handle()` and leave the test runner's signals alone.
+    pub fn stop_on_signal(&self) {
+        let handle = self.server.handle();
+        let draining = self.draining.clone();
+        let delay = self.readiness_delay;
+        tokio::spawn(async move {
+            let signal = stop_signal().await;
+            draining.store(true, Ordering::Relaxed);
+            if !delay.is_zero() {
+                tracing::info!(
+                    signal,
+                    delay_ms = delay.as_millis() as u64,
+                    "stopping: /ready answers 503 while requests are still served"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            tracing::info!(signal, "stopping: no new connections, draining requests");
+            handle.stop(true).await;
+        });
+    }
+
+    /// Serves until stopped, lets in-flight requests finish, then closes
+    /// the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let outcome = self.server.await;
         self.pool.close();
         tracing::info!("stopped");
         outcome
+    }
+}
+
+/// Waits for SIGTERM or SIGINT; returns its name.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::error!(%error, "cannot listen for SIGTERM/SIGINT; stopping only when killed");
+            std::future::pending().await
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! What every request can reach: one value, registered once as
 //! `web::Data<AppState>`, so a handler or extractor asks for one thing.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use crate::auth::throttle::LoginThrottle;
 use crate::config::AuthSettings;
 use crate::db::migrations::KnownMigration;
@@ -15,4 +18,7 @@ pub struct AppState {
     pub migrations: Vec<KnownMigration>,
     pub auth: AuthSettings,
     pub login_throttle: LoginThrottle,
+    /// Set on SIGTERM/SIGINT: `/ready` answers 503 so that a load balancer
+    /// takes this replica out, while requests are still served.
+    pub draining: Arc<AtomicBool>,
 }

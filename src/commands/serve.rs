@@ -8,6 +8,7 @@ use crate::startup::Application;
 
 pub async fn run(args: &SettingsArgs) -> Result<ExitCode, CommandError> {
     let application = Application::build(args.settings()?).await?;
+    application.stop_on_signal();
     application.run_until_stopped().await?;
     Ok(ExitCode::SUCCESS)
 }

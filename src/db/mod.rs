@@ -5,6 +5,7 @@ pub mod comments;
 pub mod migrations;
 pub mod profiles;
 pub mod sessions;
+pub mod tls;
 pub mod users;
 
 use std::sync::OnceLock;
@@ -18,6 +19,43 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
 use crate::config::{DatabaseSettings, PoolRecycling};
+use tls::PgTls;
+
+/// Why a connection attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The server's certificate was refused (unknown CA, wrong host name):
+    /// a setting to fix, not a database still starting.
+    #[error("the database server's TLS certificate was refused: {0}")]
+    CertificateRejected(String),
+    #[error("{0}")]
+    Connection(#[from] diesel::ConnectionError),
+}
+
+impl From<ConnectError> for diesel::ConnectionError {
+    fn from(error: ConnectError) -> Self {
+        match error {
+            ConnectError::Connection(error) => error,
+            rejected => diesel::ConnectionError::BadConnection(rejected.to_string()),
+        }
+    }
+}
+
+/// Opens one connection to `url` (without `sslmode`/`sslrootcert`), with
+/// TLS as `tls` says: what `AsyncPgConnection::establish` does, plus TLS.
+pub async fn connect(url: &str, tls: &PgTls) -> Result<AsyncPgConnection, ConnectError> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+        diesel::ConnectionError::InvalidConnectionUrl(e.to_string())
+    })?;
+    tls.configure(&mut config);
+    let (client, connection) = config.connect(tls.clone()).await.map_err(|error| {
+        match tls::certificate_rejection(&error) {
+            Some(reason) => ConnectError::CertificateRejected(reason),
+            None => diesel::ConnectionError::BadConnection(with_causes(&error)).into(),
+        }
+    })?;
+    Ok(AsyncPgConnection::try_from_client_and_connection(client, connection).await?)
+}
 
 /// The request pool: deadpool over diesel-async connections.
 pub type Pool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
@@ -53,6 +91,22 @@ fn connection_runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// `error` and its causes on one line: tokio-postgres' own message alone
+/// ("error performing TLS handshake") leaves out the reason.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
 /// Builds the request pool. Connections are opened lazily, on first use;
 /// each runs every statement under `settings.statement_timeout` and counts
 /// its statements into `queries`.
@@ -66,11 +120,13 @@ pub fn build_pool(
         PoolRecycling::Verified => RecyclingMethod::Verified,
         PoolRecycling::Fast => RecyclingMethod::Fast,
     };
+    let tls = settings.requests.tls.clone();
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         let queries = queries.clone();
+        let tls = tls.clone();
         let connect = async move {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
+            let mut conn = connect(&url, &tls).await?;
             conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
                 .await
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
@@ -85,7 +141,7 @@ pub fn build_pool(
         })
     });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-        settings.connection_url("conduit"),
+        settings.requests.connection_url("conduit"),
         config,
     );
     Pool::builder(manager)
@@ -130,31 +186,40 @@ pub struct DatabaseUnreachable {
     pub last_error: String,
 }
 
-/// Connects to the database, retrying with backoff until `settings.wait`
-/// has passed: in containers the database often starts after the app.
+/// Opens the migration connection (CONDUIT_MIGRATION_DATABASE_URL, by
+/// default DATABASE_URL), retrying with backoff until `settings.wait` has
+/// passed: in containers the database often starts after the app. A
+/// refused certificate is not retried.
 pub async fn wait_for_database(
     settings: &DatabaseSettings,
     application_name: &str,
 ) -> Result<AsyncPgConnection, DatabaseUnreachable> {
-    let url = settings.connection_url(application_name);
-    let target = settings.display_target();
+    let endpoint = &settings.migrations;
+    let url = endpoint.connection_url(application_name);
+    let target = endpoint.display_target();
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
     let mut attempt = 1u32;
     loop {
         let remaining = settings.wait.saturating_sub(started.elapsed());
         let per_attempt = remaining.clamp(Duration::from_millis(500), Duration::from_secs(5));
-        let error =
-            match tokio::time::timeout(per_attempt, AsyncPgConnection::establish(&url)).await {
-                Ok(Ok(connection)) => {
-                    if attempt > 1 {
-                        tracing::info!(%target, attempt, "database is reachable");
-                    }
-                    return Ok(connection);
+        let error = match tokio::time::timeout(per_attempt, connect(&url, &endpoint.tls)).await {
+            Ok(Ok(connection)) => {
+                if attempt > 1 {
+                    tracing::info!(%target, attempt, "database is reachable");
                 }
-                Ok(Err(error)) => error.to_string(),
-                Err(_) => format!("no answer within {}ms", per_attempt.as_millis()),
-            };
+                return Ok(connection);
+            }
+            Ok(Err(error @ ConnectError::CertificateRejected(_))) => {
+                return Err(DatabaseUnreachable {
+                    target,
+                    waited_secs: started.elapsed().as_secs(),
+                    last_error: error.to_string(),
+                })
+            }
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("no answer within {}ms", per_attempt.as_millis()),
+        };
         let remaining = settings.wait.saturating_sub(started.elapsed());
         if remaining.is_zero() {
             return Err(DatabaseUnreachable {

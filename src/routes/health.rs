@@ -1,5 +1,7 @@
 //! Liveness, readiness and metrics, for orchestrators and Prometheus.
 
+use std::sync::atomic::Ordering;
+
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
@@ -39,11 +41,20 @@ async fn health() -> HttpResponse {
     tag = "Operations",
     responses(
         (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "Database unavailable or migrations pending", body = Readiness),
+        (status = 503, description = "Database unavailable, migrations pending, or shutting down", body = Readiness),
     )
 )]
 #[get("/ready")]
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    if state.draining.load(Ordering::Relaxed) {
+        return HttpResponse::ServiceUnavailable().json(Readiness {
+            status: "draining",
+            reason: Some("shutting down: still serving, about to stop accepting".into()),
+            schema_version: None,
+            pending_migrations: Vec::new(),
+            unknown_migrations: Vec::new(),
+        });
+    }
     let unavailable = |reason: String| {
         HttpResponse::ServiceUnavailable().json(Readiness {
             status: "unavailable",

@@ -8,4 +8,6 @@ mod boot;
 mod faults;
 mod migrations;
 mod secrets;
+mod tls;
+mod topology;
 mod workflow;

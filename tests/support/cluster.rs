@@ -55,6 +55,8 @@ pub struct TestCluster {
     dir: std::path::PathBuf,
     bin: std::path::PathBuf,
     pub port: u16,
+    /// Extra `-c name=value` server settings (TLS, logging).
+    settings: Vec<String>,
 }
 
 fn pg_bin_dir() -> std::path::PathBuf {
@@ -86,6 +88,18 @@ fn is_root() -> bool {
 
 impl TestCluster {
     pub fn start() -> Self {
+        Self::start_with(free_port(), Vec::new(), |_| {})
+    }
+
+    /// A cluster on `port` with extra server settings; `prepare` runs
+    /// after initdb, before the first start, with the cluster's directory
+    /// (to write certificates or pg_hba.conf; files are handed to the
+    /// server user afterwards).
+    pub fn start_with(
+        port: u16,
+        settings: Vec<String>,
+        prepare: impl FnOnce(&std::path::Path),
+    ) -> Self {
         let dir =
             std::env::temp_dir().join(format!("conduit-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(dir.join("run")).expect("cluster directory");
@@ -101,8 +115,9 @@ impl TestCluster {
         }
         let cluster = Self {
             bin: pg_bin_dir(),
-            port: free_port(),
+            port,
             dir,
+            settings,
         };
         let data = cluster.dir.join("data");
         let output = cluster
@@ -125,8 +140,23 @@ impl TestCluster {
             "initdb: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+        prepare(&cluster.dir);
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(&cluster.dir)
+                .status();
+            assert!(
+                status.map(|s| s.success()).unwrap_or(false),
+                "chown the cluster to postgres"
+            );
+        }
         cluster.resume();
         cluster
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// A started cluster with an empty database `name`.
@@ -163,11 +193,15 @@ impl TestCluster {
 
     /// Starts (again) and waits until it accepts connections.
     pub fn resume(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
             self.dir.join("run").display()
         );
+        for setting in &self.settings {
+            options.push_str(" -c ");
+            options.push_str(setting);
+        }
         let log = self.dir.join("postgres.log");
         let output = self.pg_ctl(&["-w", "-l", log.to_str().unwrap(), "-o", &options, "start"]);
         assert!(

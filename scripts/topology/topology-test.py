@@ -1,0 +1,567 @@
+#!/usr/bin/env python3
+"""`make topology-test`: Conduit as users run it at scale, on loopback,
+as processes: PostgreSQL, three replicas, HAProxy health-checking /ready in
+front of them, and wrk as the load. Scenarios, each under steady load:
+
+  sigterm  one of three replicas stopped with SIGTERM: zero failed requests
+  sigkill  one killed with SIGKILL: at most the requests in flight on it
+           fail, and the other two keep serving
+  roll     a rolling upgrade to a "new release" that adds an expand
+           migration (a nullable column filled by a trigger, then a batched
+           backfill), replica by replica: zero non-2xx; then a contract
+           migration run as a release step, still under load
+  pgbouncer the article list through PgBouncer (transaction pooling)
+           against direct connections, at the same concurrency
+
+The "new release" is the same binary started with the hidden
+`--migrations-dir` flag on a directory made of migrations/ plus
+tests/fixtures/topology_release2: the embedded set stays untouched and no
+second build is needed (the code of a release is not what is tested; its
+migrations meeting the old release's traffic is).
+
+Bounded in time, stops everything it started, installs haproxy, pgbouncer
+and wrk from the distribution when missing and running as root. Results:
+target/topology/results.json and results.md. Standard library only.
+
+Ports: 127.0.0.1:55130-55159 (TOPOLOGY_PORT_BASE moves them).
+"""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "target" / "topology"
+BIN = ROOT / "target" / "debug" / "conduit"
+BASE = int(os.environ.get("TOPOLOGY_PORT_BASE", "55130"))
+PG_PORT = BASE
+LB_PORT = BASE + 1
+BOUNCER_PORT = BASE + 2
+REPLICA_PORTS = [BASE + 11, BASE + 12, BASE + 13]
+CONCURRENCY = int(os.environ.get("TOPOLOGY_CONCURRENCY", "16"))
+SECONDS = int(os.environ.get("TOPOLOGY_SECONDS", "12"))
+READINESS_DELAY = "2s"
+# The whole run must end; each wait below is bounded too.
+DEADLINE = time.monotonic() + int(os.environ.get("TOPOLOGY_TIMEOUT_SECS", "600"))
+
+PG_ENV = {
+    "CONDUIT_LOCAL_PG_DIR": str(ROOT / ".local" / "topology-postgres"),
+    "CONDUIT_LOCAL_PG_PORT": str(PG_PORT),
+    "CONDUIT_LOCAL_PG_SETTINGS": "-c max_connections=200",
+}
+
+started = []  # every process this run started, stopped at the end
+results = {"scenarios": {}}
+
+
+def log(message):
+    print(f"topology: {message}", flush=True)
+
+
+def die(message):
+    print(f"topology: FAILED: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+def check_deadline(what):
+    if time.monotonic() > DEADLINE:
+        die(f"out of time while {what}")
+
+
+def run(args, env=None, **kwargs):
+    # Never the caller's DATABASE_URL (make exports the test cluster's):
+    # this run resets its own database and must not reach another.
+    base = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return subprocess.run(args, check=True, env={**base, **(env or {})}, **kwargs)
+
+
+def ensure_tools():
+    missing = [t for t in ("haproxy", "pgbouncer", "wrk") if shutil.which(t) is None]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        die(f"missing {', '.join(missing)}: install them (Debian: apt-get install {' '.join(missing)})")
+    log(f"installing {', '.join(missing)} from the distribution")
+    run(["apt-get", "update", "-qq"])
+    run(["apt-get", "install", "-y", "-qq", *missing],
+        env={"DEBIAN_FRONTEND": "noninteractive"})
+
+
+def dev_db(*args, capture=False):
+    result = run([str(ROOT / "scripts" / "dev-db.sh"), *args], env=PG_ENV,
+                 capture_output=capture, text=True)
+    return result.stdout.strip() if capture else None
+
+
+def psql(sql):
+    result = run([str(ROOT / "scripts" / "dev-db.sh"), "psql", "-XAtq", "-c", sql],
+                 env={**PG_ENV, "DATABASE_URL": DB_URL}, capture_output=True, text=True)
+    return result.stdout.strip()
+
+
+def http(method, url, body=None, token=None, timeout=10):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Token {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, None
+    except (urllib.error.URLError, OSError):
+        return 0, None
+
+
+class Replica:
+    def __init__(self, port, migrations_dir=None, database_url=None, name=None):
+        self.port = port
+        self.name = name or f"replica-{port}"
+        self.log_path = OUT / f"{self.name}.log"
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("CONDUIT_") and k != "DATABASE_URL"}
+        env.update({
+            "DATABASE_URL": database_url or DB_URL,
+            "CONDUIT_MIGRATION_DATABASE_URL": DB_URL,
+            "CONDUIT_LISTEN": f"127.0.0.1:{port}",
+            "CONDUIT_LOG_FORMAT": "json",
+            "CONDUIT_SHUTDOWN_READINESS_DELAY": READINESS_DELAY,
+            "CONDUIT_DB_POOL_SIZE": "8",
+            # Per-request log lines cost a fifth of the throughput.
+            "RUST_LOG": "warn,conduit=info",
+        })
+        args = [str(BIN), "serve"]
+        if migrations_dir:
+            args += ["--migrations-dir", str(migrations_dir)]
+        self.log_file = open(self.log_path, "a")
+        self.process = subprocess.Popen(args, env=env, stdout=self.log_file,
+                                        stderr=subprocess.STDOUT, cwd=OUT)
+        started.append(self.process)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_ready(self, limit=90):
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            if self.process.poll() is not None:
+                die(f"{self.name} exited with {self.process.returncode}: see {self.log_path}")
+            if http("GET", self.url("/ready"), timeout=2)[0] == 200:
+                return
+            time.sleep(0.1)
+        die(f"{self.name} not ready within {limit}s: see {self.log_path}")
+
+    def signal(self, sig):
+        self.process.send_signal(sig)
+
+    def wait_exit(self, limit=60):
+        try:
+            return self.process.wait(limit)
+        except subprocess.TimeoutExpired:
+            die(f"{self.name} did not exit within {limit}s")
+
+    def log_text(self):
+        self.log_file.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+def haproxy_config():
+    servers = "\n".join(
+        f"    server r{i + 1} 127.0.0.1:{port} check" for i, port in enumerate(REPLICA_PORTS))
+    return f"""global
+    stats socket {OUT}/haproxy.sock mode 600 level admin
+    maxconn 2000
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    # A request whose connection failed, or that got no answer at all
+    # (a keep-alive connection the replica closed as it stopped), goes
+    # to another replica; answered requests are never replayed.
+    retries 3
+    option redispatch 1
+    retry-on conn-failure empty-response
+
+frontend conduit
+    bind 127.0.0.1:{LB_PORT}
+    default_backend replicas
+
+backend replicas
+    balance roundrobin
+    option httpchk GET /ready
+    http-check expect status 200
+    # Out after two failed checks 300 ms apart: well inside the replicas'
+    # {READINESS_DELAY} of 503 before they stop accepting.
+    default-server inter 300ms fall 2 rise 2
+{servers}
+"""
+
+
+def haproxy_states():
+    """{server name: status} from HAProxy's stats socket."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(2)
+        s.connect(str(OUT / "haproxy.sock"))
+        s.sendall(b"show stat\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    rows = csv.reader(data.decode().lstrip("# ").splitlines())
+    header = next(rows)
+    states = {}
+    for row in rows:
+        if len(row) == len(header):
+            record = dict(zip(header, row))
+            if record["pxname"] == "replicas" and record["svname"] not in ("BACKEND", "FRONTEND"):
+                states[record["svname"]] = record["status"]
+    return states
+
+
+def wait_balancer(server, wanted, limit=60):
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        status = haproxy_states().get(server, "")
+        if status.startswith(wanted):
+            return
+        time.sleep(0.1)
+    die(f"HAProxy never saw {server} {wanted} within {limit}s")
+
+
+class Load:
+    """wrk against `url` in the background; `finish` returns its counts."""
+
+    def __init__(self, url, seconds=SECONDS, connections=CONCURRENCY):
+        self.started = time.monotonic()
+        self.connections = connections
+        self.process = subprocess.Popen(
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+             "-s", str(ROOT / "scripts" / "bench" / "wrk-report.lua"), url],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        started.append(self.process)
+
+    def elapsed(self):
+        return round(time.monotonic() - self.started, 2)
+
+    def finish(self):
+        output, _ = self.process.communicate(timeout=SECONDS + 60)
+        for line in output.splitlines():
+            if line.startswith("BENCH_JSON "):
+                report = json.loads(line[len("BENCH_JSON "):])
+                report["failed"] = report["non_2xx"] + report["socket_errors"]
+                report["requests_per_s"] = round(
+                    report["requests"] / (report["duration_us"] / 1e6), 1)
+                return report
+        die(f"wrk printed no report:\n{output}")
+
+
+def step(steps, name, started_at, load):
+    steps.append({"step": name, "at_s": load.elapsed(),
+                  "took_s": round(time.monotonic() - started_at, 2)})
+    log(f"  {name}: {steps[-1]['took_s']}s (at {steps[-1]['at_s']}s into the load)")
+
+
+def seed(base):
+    """A user and some articles, through the balancer."""
+    status, body = http("POST", f"{base}/api/users", {"user": {
+        "username": "topology", "email": "topology@example.org",
+        "password": "topology-password-1"}})
+    if status != 201:
+        die(f"registering the seed user answered {status}")
+    token = body["user"]["token"]
+    for i in range(60):
+        status, _ = http("POST", f"{base}/api/articles", {"article": {
+            "title": f"Topology {i}", "description": "seed",
+            "body": " ".join(["word"] * (i + 1)), "tagList": ["topology"]}}, token)
+        if status != 201:
+            die(f"creating a seed article answered {status}")
+
+
+def scenario_sigterm(replicas, base):
+    log("scenario sigterm: one of three replicas stopped with SIGTERM under load")
+    steps = []
+    load = Load(f"{base}/api/articles")
+    time.sleep(2)
+    victim = replicas[0]
+    t = time.monotonic()
+    victim.signal(signal.SIGTERM)
+    wait_balancer("r1", "DOWN")
+    step(steps, "SIGTERM until HAProxy marks the replica DOWN", t, load)
+    t = time.monotonic()
+    code = victim.wait_exit()
+    step(steps, "SIGTERM until the replica exited", t, load)
+    if code != 0:
+        die(f"the stopped replica exited with {code}")
+    t = time.monotonic()
+    replicas[0] = Replica(REPLICA_PORTS[0])
+    replicas[0].wait_ready()
+    wait_balancer("r1", "UP")
+    step(steps, "replacement started, ready and UP in HAProxy", t, load)
+    report = load.finish()
+    report["steps"] = steps
+    results["scenarios"]["sigterm"] = report
+    log(f"  {report['requests']} requests, {report['failed']} failed")
+    if report["failed"]:
+        die(f"SIGTERM of one replica failed {report['failed']} requests")
+
+
+def scenario_sigkill(replicas, base):
+    log("scenario sigkill: one of three replicas killed with SIGKILL under load")
+    steps = []
+    load = Load(f"{base}/api/articles")
+    time.sleep(2)
+    t = time.monotonic()
+    replicas[1].signal(signal.SIGKILL)
+    replicas[1].wait_exit()
+    wait_balancer("r2", "DOWN")
+    step(steps, "SIGKILL until HAProxy marks the replica DOWN", t, load)
+    served = sum(http("GET", f"{base}/api/articles")[0] == 200 for _ in range(30))
+    t = time.monotonic()
+    replicas[1] = Replica(REPLICA_PORTS[1])
+    replicas[1].wait_ready()
+    wait_balancer("r2", "UP")
+    step(steps, "replacement started, ready and UP in HAProxy", t, load)
+    report = load.finish()
+    report["steps"] = steps
+    report["served_by_the_others_after_the_kill"] = f"{served}/30"
+    results["scenarios"]["sigkill"] = report
+    log(f"  {report['requests']} requests, {report['failed']} failed; after the kill {served}/30 served")
+    if served != 30:
+        die(f"after the kill the other replicas served {served} of 30 requests")
+    # A killed process can fail only what it had accepted: at most one
+    # request per wrk connection routed to it.
+    if report["failed"] > load.connections:
+        die(f"SIGKILL failed {report['failed']} requests, more than the {load.connections} that can be in flight")
+
+
+def migrations_dir(name, *fixtures):
+    target = OUT / name
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(ROOT / "migrations", target)
+    for fixture in fixtures:
+        for migration in (ROOT / "tests" / "fixtures" / fixture).iterdir():
+            shutil.copytree(migration, target / migration.name)
+    return target
+
+
+def scenario_roll(replicas, base):
+    log("scenario roll: three replicas replaced one by one by a release with an expand migration")
+    release2 = migrations_dir("release2-migrations", "topology_release2")
+    steps = []
+    load = Load(f"{base}/api/articles", seconds=SECONDS * 3)
+    time.sleep(2)
+    for i, port in enumerate(REPLICA_PORTS):
+        t = time.monotonic()
+        replicas[i].signal(signal.SIGTERM)
+        wait_balancer(f"r{i + 1}", "DOWN")
+        if replicas[i].wait_exit() != 0:
+            die(f"replica {i + 1} of the old release did not stop cleanly")
+        replicas[i] = Replica(port, migrations_dir=release2, name=f"release2-{port}")
+        replicas[i].wait_ready()
+        wait_balancer(f"r{i + 1}", "UP")
+        step(steps, f"replica {i + 1}: old stopped, new ready and UP"
+             + (" (migrations 004, 005 applied at its boot)" if i == 0 else ""), t, load)
+        if i == 0:
+            # An old replica serves on the expanded schema, ready, and
+            # names the migrations it does not know.
+            status, body = http("GET", replicas[1].url("/ready"))
+            unknown = (body or {}).get("unknown_migrations", [])
+            report_unknown = f"old replica /ready: {status}, unknown_migrations {unknown}"
+            log(f"  {report_unknown}")
+            if status != 200 or not unknown:
+                die(report_unknown)
+    report = load.finish()
+    report["steps"] = steps
+    report["old_release_during_the_roll"] = report_unknown
+    nulls = psql("SELECT count(*) FROM articles WHERE word_count IS NULL")
+    total = psql("SELECT count(*) FROM articles")
+    report["articles_backfilled"] = f"{int(total) - int(nulls)}/{total}"
+    results["scenarios"]["roll"] = report
+    log(f"  {report['requests']} requests, {report['failed']} failed; backfilled {report['articles_backfilled']}")
+    if report["failed"] or report["non_2xx"]:
+        die(f"the rolling upgrade failed {report['failed']} requests")
+    if nulls != "0":
+        die(f"{nulls} articles were not backfilled")
+
+    log("scenario contract: the contract migrations as a release step, under load")
+    release3 = migrations_dir("release3-migrations", "topology_release2", "topology_release3")
+    steps = []
+    load = Load(f"{base}/api/articles")
+    time.sleep(2)
+    t = time.monotonic()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONDUIT_")}
+    env.update({"DATABASE_URL": DB_URL, "CONDUIT_LOG_FORMAT": "json"})
+    with open(OUT / "contract.log", "w") as out:
+        code = subprocess.run([str(BIN), "migrate", "run", "--migrations-dir", str(release3)],
+                              env=env, stdout=out, stderr=subprocess.STDOUT, timeout=120).returncode
+    if code != 0:
+        die(f"`conduit migrate run` of the contract failed: see {OUT / 'contract.log'}")
+    step(steps, "conduit migrate run (006 NOT VALID, 007 VALIDATE)", t, load)
+    report = load.finish()
+    report["steps"] = steps
+    valid = psql("SELECT convalidated FROM pg_constraint WHERE conname = 'articles_word_count_present'")
+    results["scenarios"]["contract"] = report
+    log(f"  {report['requests']} requests, {report['failed']} failed; constraint validated: {valid}")
+    if report["failed"]:
+        die(f"the contract migration failed {report['failed']} requests")
+    if valid != "t":
+        die("the contract constraint is not validated")
+
+
+def pgbouncer_config():
+    parsed = urllib.parse.urlsplit(DB_URL)
+    (OUT / "pgbouncer-users.txt").write_text(f'"{parsed.username}" ""\n')
+    # The server login is PgBouncer's; the replicas' own is not checked
+    # (auth_type any): a test on loopback, not a deployment recipe.
+    return f"""[databases]
+conduit = host=127.0.0.1 port={PG_PORT} dbname=conduit user={parsed.username} password={parsed.password or ""}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {BOUNCER_PORT}
+unix_socket_dir =
+auth_type = any
+auth_file = {OUT}/pgbouncer-users.txt
+pool_mode = transaction
+default_pool_size = 4
+max_client_conn = 200
+ignore_startup_parameters = application_name,extra_float_digits
+logfile = {OUT}/pgbouncer.log
+"""
+
+
+def scenario_pgbouncer():
+    """The article list through PgBouncer 1.18 in transaction pooling, and
+    directly, at the same concurrency: the figures for docs/benchmarks.md
+    and the evidence on prepared statements (see docs/deploying.md)."""
+    log("scenario pgbouncer: GET /api/articles through PgBouncer (transaction pooling) vs direct")
+    config = OUT / "pgbouncer.ini"
+    config.write_text(pgbouncer_config())
+    command = ["pgbouncer", str(config)]
+    if os.geteuid() == 0:
+        shutil.chown(OUT, "postgres")
+        for path in OUT.glob("pgbouncer*"):
+            shutil.chown(path, "postgres")
+        command = ["runuser", "-u", "postgres", "--", *command]
+    bouncer = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    started.append(bouncer)
+    figures = {}
+    for mode, url in (("direct", DB_URL),
+                      ("pgbouncer", f"postgres://conduit@127.0.0.1:{BOUNCER_PORT}/conduit")):
+        port = BASE + 20
+        replica = Replica(port, database_url=url, name=f"{mode}-{port}")
+        replica.wait_ready()
+        load = Load(replica.url("/api/articles"), seconds=max(SECONDS // 2, 5))
+        report = load.finish()
+        figures[mode] = report
+        replica.signal(signal.SIGTERM)
+        replica.wait_exit()
+        errors = replica.log_text().count("does not exist")
+        report["prepared_statement_errors_logged"] = errors
+        log(f"  {mode}: {report['requests_per_s']} req/s, {report['requests']} requests, "
+            f"{report['failed']} failed ({errors} 'prepared statement does not exist')")
+    bouncer.terminate()
+    bouncer.wait(10)
+    results["scenarios"]["pgbouncer"] = figures
+    if figures["direct"]["failed"]:
+        die(f"direct connections failed {figures['direct']['failed']} requests")
+    if figures["pgbouncer"]["failed"]:
+        # Known and documented (docs/deploying.md, "PgBouncer"): PgBouncer
+        # 1.18 in transaction pooling loses the named statements that
+        # tokio-postgres prepares; 1.21+ with max_prepared_statements keeps
+        # them. Reported, not failed, until this runs on such a PgBouncer.
+        log("  KNOWN LIMITATION: PgBouncer 1.18 transaction pooling loses named prepared "
+            "statements (docs/deploying.md)")
+
+
+def write_results():
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = ["| scenario | requests | failed | non-2xx | socket errors | req/s | p99 ms |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, report in results["scenarios"].items():
+        rows = report.items() if name == "pgbouncer" else [(None, report)]
+        for mode, r in rows:
+            label = f"{name} ({mode})" if mode else name
+            lines.append(f"| {label} | {r['requests']} | {r['failed']} | {r['non_2xx']} | "
+                         f"{r['socket_errors']} | {r['requests_per_s']} | {r['p99_us'] / 1000:.1f} |")
+    lines.append("")
+    for name, report in results["scenarios"].items():
+        for s in report.get("steps", []) if isinstance(report, dict) else []:
+            lines.append(f"- {name}: {s['step']}: {s['took_s']} s (at {s['at_s']} s)")
+    (OUT / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def stop_everything():
+    for process in reversed(started):
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    try:
+        dev_db("down")
+    except subprocess.CalledProcessError:
+        pass
+
+
+def main():
+    global DB_URL
+    ensure_tools()
+    OUT.mkdir(parents=True, exist_ok=True)
+    for stale in OUT.glob("*.log"):
+        stale.unlink()
+    log("building the debug binary")
+    run(["cargo", "build", "--locked", "--bin", "conduit"])
+    dev_db("up")
+    DB_URL = dev_db("url", capture=True)
+    run([str(ROOT / "scripts" / "dev-db.sh"), "reset"], env={**PG_ENV, "DATABASE_URL": DB_URL})
+    (OUT / "haproxy.cfg").write_text(haproxy_config())
+    replicas = [Replica(port) for port in REPLICA_PORTS]
+    for replica in replicas:
+        replica.wait_ready()
+    balancer = subprocess.Popen(["haproxy", "-db", "-f", str(OUT / "haproxy.cfg")],
+                                stdout=open(OUT / "haproxy.log", "w"), stderr=subprocess.STDOUT)
+    started.append(balancer)
+    time.sleep(0.5)
+    for i in range(len(REPLICA_PORTS)):
+        wait_balancer(f"r{i + 1}", "UP")
+    base = f"http://127.0.0.1:{LB_PORT}"
+    seed(base)
+    results["load"] = (f"wrk -t2 -c{CONCURRENCY} GET /api/articles through HAProxy, "
+                       f"{SECONDS}s per scenario ({SECONDS * 3}s for the roll); debug build")
+    for scenario in (scenario_sigterm, scenario_sigkill, scenario_roll):
+        check_deadline(scenario.__name__)
+        scenario(replicas, base)
+    for replica in replicas:
+        replica.signal(signal.SIGTERM)
+    for replica in replicas:
+        replica.wait_exit()
+    check_deadline("pgbouncer")
+    scenario_pgbouncer()
+
+
+if __name__ == "__main__":
+    DB_URL = None
+    try:
+        main()
+        log("passed")
+    finally:
+        try:
+            write_results()
+        finally:
+            stop_everything()
