@@ -215,3 +215,71 @@ async fn hostile_requests_get_4xx_in_the_error_shape_and_change_nothing() {
     );
     assert_eq!(snapshot(&app).await, before, "the database changed");
 }
+
+/// Made-up methods and paths never become metric labels: any token is a
+/// valid HTTP method, and any path can be asked for, so labels taken from
+/// them would grow /metrics (and the server's memory) without bound.
+#[tokio::test]
+async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
+    let app = spawn_app().await;
+    let long = "X".repeat(8_000);
+    let round = |i: usize| {
+        let app = &app;
+        let long = long.clone();
+        async move {
+            let method = Method::from_bytes(format!("BREW{i}").as_bytes()).expect("a token");
+            for path in [
+                format!("/api/articles?x={i}"),
+                format!("/random-path-{i}"),
+                format!("/api/no-such-thing-{i}"),
+            ] {
+                app.client
+                    .request(method.clone(), format!("{}{path}", app.address))
+                    .send()
+                    .await
+                    .expect("answered");
+            }
+            app.client
+                .get(format!("{}/unmatched-{i}/{long}", app.address))
+                .send()
+                .await
+                .expect("answered");
+            // Answered or refused at the protocol level: either way no label.
+            let method = Method::from_bytes(format!("{long}{i}").as_bytes()).expect("a token");
+            let _ = app
+                .client
+                .request(method, format!("{}/api/tags", app.address))
+                .send()
+                .await;
+        }
+    };
+    let series = |text: &str| text.lines().filter(|l| !l.starts_with('#')).count();
+
+    // /metrics counts itself from its second scrape on.
+    crate::http::metrics(&app.client, &app.address).await;
+    round(0).await;
+    let after_one = crate::http::metrics(&app.client, &app.address).await;
+    for i in 1..40 {
+        round(i).await;
+    }
+    let after_forty = crate::http::metrics(&app.client, &app.address).await;
+
+    for needle in ["BREW", "random-path", "no-such-thing", "unmatched-", "XXXX"] {
+        assert!(
+            !after_forty.contains(needle),
+            "{needle:?} became a label:\n{}",
+            after_forty
+                .lines()
+                .filter(|l| l.contains(needle))
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    // Forty rounds of new methods and paths add no series to the first.
+    assert_eq!(
+        series(&after_forty),
+        series(&after_one),
+        "the metrics grew with made-up methods or paths"
+    );
+}
