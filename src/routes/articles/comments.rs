@@ -5,7 +5,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::find_article;
+use super::{find_article, or_article_gone};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::{comments, profiles};
 use crate::domain::articles::NewComment;
@@ -55,7 +55,9 @@ async fn add_comment(
     let article = find_article(&mut conn, &slug).await?;
     let new = NewComment::parse(body.parse()?.comment.body)?;
 
-    let comment = comments::create(&mut conn, article.id, auth.user.id, &new.body).await?;
+    let comment = comments::create(&mut conn, article.id, auth.user.id, &new.body)
+        .await
+        .map_err(or_article_gone)?;
     Ok(HttpResponse::Created().json(CommentResponse {
         comment: CommentView::new(comment, auth.user, false),
     }))
