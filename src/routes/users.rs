@@ -175,21 +175,21 @@ async fn login(
     // The peer address, not X-Forwarded-For, which any client can write.
     let address = request.peer_addr().map(|a| a.ip());
     let throttle = &state.login_throttle;
-    if let Some(wait) = throttle.blocked_for(address, &email) {
-        return Err(AppError::TooManyFailedLogins {
+    // Counted as a failure from here until the password proves right.
+    throttle
+        .begin(address, &email)
+        .map_err(|wait| AppError::TooManyFailedLogins {
             retry_after_secs: wait.as_secs().max(1),
-        });
-    }
+        })?;
     // The connection goes back to the pool before the hash: a login may
     // wait a long time for a hashing thread, and every other request needs
     // the pool meanwhile.
     let user = users::find_by_email(&mut *state.pool.get().await?, &email).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     if !password::verify(password, stored_hash).await? {
-        throttle.record_failure(address, &email);
         return Err(AppError::InvalidCredentials);
     }
-    throttle.record_success(&email);
+    throttle.succeeded(address, &email);
     let user = user.ok_or(AppError::InvalidCredentials)?;
     if user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !state.auth.demo_login_allowed {
         tracing::warn!(

@@ -402,3 +402,29 @@ async fn writes_racing_a_delete_of_their_article_get_404_not_500() {
         "nothing half-written is left behind"
     );
 }
+
+/// Parallel guesses cannot outrun the login throttle: an attempt counts
+/// from the moment it starts, not after its (slow) hash, so of 60 wrong
+/// passwords sent at once exactly the budget (10 by default) is checked.
+#[tokio::test]
+async fn parallel_wrong_passwords_are_throttled_while_in_flight() {
+    let app = spawn_app().await;
+    app.register("victim").await;
+    let guesses = (0..60).map(|i| {
+        let client = app.client.clone();
+        let url = format!("{}/api/users/login", app.address);
+        async move {
+            client
+                .post(url)
+                .json(&json!({"user": {"email": "victim@example.org", "password": format!("guess-{i}-wrong")}}))
+                .send()
+                .await
+                .expect("answered")
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let count = |code: u16| statuses.iter().filter(|s| **s == code).count();
+    assert_eq!((count(401), count(429)), (10, 50), "statuses: {statuses:?}");
+}
