@@ -99,6 +99,10 @@ impl Application {
         .listen(listener)
         .map_err(bind_error)?
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        // actix treats SIGINT as a forced stop that cuts in-flight
+        // requests; `conduit serve` installs its own handlers instead
+        // (commands/serve.rs), and in-process servers (tests) none.
+        .disable_signals()
         .run();
         tracing::info!(%address, "listening on http://{address}");
         Ok(Self {
@@ -112,7 +116,7 @@ impl Application {
         self.address
     }
 
-    /// Stops the server from outside (tests); SIGTERM and SIGINT also do.
+    /// Stops the server from outside (tests and the signal handlers).
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }

@@ -1,9 +1,13 @@
 //! Hardening with the real binary: settings that cannot work are refused
-//! at start, naming the setting.
+//! at start, naming the setting; SIGINT drains like SIGTERM.
 
 use std::time::Duration;
 
-use crate::support::database::TestDatabase;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde_json::json;
+
+use crate::support::database::{select_texts, TestDatabase};
+use crate::support::http::register;
 use crate::support::process::{run_conduit, ConduitProcess};
 
 const BOOT: Duration = Duration::from_secs(90);
@@ -60,4 +64,85 @@ async fn every_duration_setting_takes_units_and_bare_seconds() {
         ],
     );
     server.wait_ready(BOOT).await.unwrap();
+}
+
+/// SIGINT (Ctrl-C) lets a request in flight finish, as SIGTERM does. The
+/// request is held in flight deterministically: it waits for a row lock
+/// this test holds until after the signal.
+#[tokio::test]
+async fn sigint_lets_in_flight_requests_finish() {
+    let db = TestDatabase::create().await;
+    let mut server = ConduitProcess::spawn(&db.url(), &[], &[]);
+    let address = server.wait_ready(BOOT).await.unwrap();
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let token = register(&client, &base, "patient").await;
+
+    let mut holder = db.connect().await;
+    let mut watcher = db.connect().await;
+    let (status, body) = holder
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            diesel::sql_query("SELECT id FROM users WHERE username = 'patient' FOR UPDATE")
+                .execute(conn)
+                .await?;
+            let in_flight = tokio::spawn({
+                let client = client.clone();
+                let url = format!("{base}/api/user");
+                async move {
+                    let response = client
+                        .put(url)
+                        .header("Authorization", format!("Token {token}"))
+                        .json(&json!({"user": {"bio": "still here"}}))
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let status = response.status().as_u16();
+                    Ok::<_, String>((status, response.text().await.unwrap_or_default()))
+                }
+            });
+            let mut blocked = false;
+            for _ in 0..3000 {
+                let waiting = select_texts(
+                    &mut watcher,
+                    "SELECT count(*)::text AS value FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .await;
+                if waiting != ["0"] {
+                    blocked = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(blocked, "the update never waited for the row lock");
+
+            server.signal("INT");
+            // Once the listener is closed the stop has begun; the request
+            // is still in flight behind the lock.
+            let mut stopping = false;
+            for _ in 0..3000 {
+                if reqwest::get(format!("{base}/health")).await.is_err() {
+                    stopping = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(stopping, "the server kept accepting after SIGINT");
+            Ok(in_flight)
+        })
+        .await
+        .expect("the lock is released")
+        .await
+        .expect("the request task")
+        .expect("the in-flight request was answered, not cut");
+    assert_eq!(status, 200, "{body}");
+
+    let exit = server.wait_exit(Duration::from_secs(60)).await.unwrap();
+    assert!(exit.success(), "{}", server.output());
+    let bio = select_texts(
+        &mut db.connect().await,
+        "SELECT bio AS value FROM users WHERE username = 'patient'",
+    )
+    .await;
+    assert_eq!(bio, ["still here"]);
 }
