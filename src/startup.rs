@@ -42,6 +42,7 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     pool: Pool,
+    session_purge: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -58,6 +59,10 @@ impl Application {
         db::warm_up(&pool);
         let schema_version = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
         metrics.set_schema_version(schema_version.as_deref());
+
+        // One round before serving: its statements never mix with those
+        // of the first requests, and a backlog starts shrinking at once.
+        purge_round(&pool).await;
 
         let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),
@@ -105,10 +110,12 @@ impl Application {
         .disable_signals()
         .run();
         tracing::info!(%address, "listening on http://{address}");
+        let session_purge = tokio::spawn(purge_sessions_periodically(pool.clone()));
         Ok(Self {
             server,
             address,
             pool,
+            session_purge,
         })
     }
 
@@ -125,9 +132,54 @@ impl Application {
     /// in-flight requests finish, then closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let outcome = self.server.await;
+        self.session_purge.abort();
         self.pool.close();
         tracing::info!("stopped");
         outcome
+    }
+}
+
+/// Sessions deleted per statement, and statements per round at most.
+const PURGE_BATCH: i64 = 1_000;
+const PURGE_BATCHES_PER_ROUND: usize = 100;
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Every ten minutes, a round of [`purge_round`], off the request path.
+async fn purge_sessions_periodically(pool: Pool) {
+    loop {
+        tokio::time::sleep(PURGE_EVERY).await;
+        purge_round(&pool).await;
+    }
+}
+
+/// Deletes ended and expired sessions in bounded batches, stopping after
+/// `PURGE_BATCHES_PER_ROUND` so that it never holds a connection for long.
+/// A failure is logged and retried next round.
+async fn purge_round(pool: &Pool) {
+    let mut purged = 0;
+    for _ in 0..PURGE_BATCHES_PER_ROUND {
+        let deleted = match pool.get().await {
+            Ok(mut conn) => db::sessions::purge_ended(&mut conn, PURGE_BATCH).await,
+            Err(error) => {
+                tracing::warn!(%error, "session purge: no connection");
+                break;
+            }
+        };
+        match deleted {
+            Ok(count) => {
+                purged += count;
+                if (count as i64) < PURGE_BATCH {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "session purge failed");
+                break;
+            }
+        }
+    }
+    if purged > 0 {
+        tracing::info!(purged, "deleted ended and expired sessions");
     }
 }
 
