@@ -161,6 +161,13 @@ pub struct SettingsArgs {
     #[arg(long, env = "CONDUIT_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
 
+    // ---- Hardening: limits against hostile or unlucky clients ----
+    /// Passwords that may wait to be hashed; when full, logins and
+    /// registrations answer 503 with Retry-After at once (default: 8 per
+    /// core).
+    #[arg(long, env = "CONDUIT_HASH_QUEUE_LIMIT", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub hash_queue_limit: Option<u32>,
+
     /// Use the migrations in this directory instead of the embedded ones.
     /// For testing migration sets; operators never need it.
     #[arg(long, hide = true, global = true)]
@@ -193,6 +200,8 @@ pub struct Settings {
     pub migrations: MigrationSet,
     pub auth: AuthSettings,
     pub cors_origins: Vec<String>,
+    // Hardening.
+    pub hash_queue_limit: Option<u32>,
 }
 
 /// What the authentication extractors and the user routes need.
@@ -282,6 +291,7 @@ impl SettingsArgs {
                 demo_login_allowed: self.environment == Environment::Development
                     || self.allow_demo_user,
             },
+            hash_queue_limit: self.hash_queue_limit,
         })
     }
 }

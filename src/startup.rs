@@ -48,6 +48,9 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let known = settings.migrations.catalog()?;
+        if let Some(limit) = settings.hash_queue_limit {
+            auth::hashing::set_queue_limit(limit as usize);
+        }
         // The OpenAPI document is built while the connection below waits
         // for the database, off the boot's critical path.
         let document = tokio::task::spawn_blocking(openapi::document_json);

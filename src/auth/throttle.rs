@@ -90,6 +90,18 @@ impl LoginThrottle {
         Ok(())
     }
 
+    /// The attempt begun for `address` and `email` could not be checked
+    /// (the server was too busy): it takes its count back, and the
+    /// account's earlier failures stay.
+    pub fn cancel(&self, address: Option<IpAddr>, email: &str) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        for key in Self::keys(address, email) {
+            if let Some(entry) = windows.get_mut(&key) {
+                entry.failures = entry.failures.saturating_sub(1);
+            }
+        }
+    }
+
     /// The attempt begun for `address` and `email` had the right password:
     /// its count is taken back, and the account's failures are cleared (the
     /// address keeps the failures it had before).

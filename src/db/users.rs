@@ -63,6 +63,33 @@ pub fn taken_field(error: &diesel::result::Error) -> Option<&'static str> {
     }
 }
 
+/// Which of `username` and `email` another account already has, if any:
+/// asked before a registration pays for its password hash. (The unique
+/// indexes stay the rule: [`insert`] still meets them in a race.)
+pub async fn taken_by_another(
+    conn: &mut AsyncPgConnection,
+    username: &str,
+    email: &str,
+) -> QueryResult<Option<&'static str>> {
+    let found: Option<(String, String)> = users::table
+        .filter(
+            users::username
+                .eq(username)
+                .or(lower(users::email).eq(lower(email))),
+        )
+        .select((users::username, users::email))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.map(|(taken, _)| {
+        if taken == username {
+            "username"
+        } else {
+            "email"
+        }
+    }))
+}
+
 /// Inserts an account; a taken username or email is a unique violation
 /// ([`taken_field`] says which).
 pub async fn insert(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryResult<User> {

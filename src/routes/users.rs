@@ -117,6 +117,7 @@ fn conflict_or(error: diesel::result::Error) -> AppError {
         (status = 201, description = "Registered", body = UserResponse),
         (status = 409, description = "Username or email taken", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ErrorBody),
+        (status = 503, description = "Too busy hashing passwords; see Retry-After", body = ErrorBody),
     )
 )]
 #[post("/users")]
@@ -126,10 +127,17 @@ async fn register(
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.user;
     let new = NewUser::parse(payload.username, payload.email, payload.password)?;
-
-    let password_hash = password::hash(new.password.into_inner()).await?;
     let username = new.username.into_inner();
     let email = new.email.into_inner();
+
+    // A taken name is answered before the hash: a flood of registrations
+    // of existing accounts costs one indexed query each, not a hash.
+    if let Some(field) =
+        users::taken_by_another(&mut *state.pool.get().await?, &username, &email).await?
+    {
+        return Err(AppError::Conflict(field));
+    }
+    let password_hash = password::hash(new.password.into_inner()).await?;
     let token = new_token()?;
     let mut conn = state.pool.get().await?;
     let user = conn
@@ -161,6 +169,7 @@ async fn register(
         (status = 401, description = "Invalid credentials", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ErrorBody),
         (status = 429, description = "Too many failed logins; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too busy hashing passwords; see Retry-After", body = ErrorBody),
     )
 )]
 #[post("/users/login")]
@@ -186,7 +195,15 @@ async fn login(
     // the pool meanwhile.
     let user = users::find_by_email(&mut *state.pool.get().await?, &email).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    if !password::verify(password, stored_hash).await? {
+    let verified = match password::verify(password, stored_hash).await {
+        Ok(verified) => verified,
+        // Not checked (e.g. the hashing queue is full): no failure either.
+        Err(error) => {
+            throttle.cancel(address, &email);
+            return Err(error.into());
+        }
+    };
+    if !verified {
         return Err(AppError::InvalidCredentials);
     }
     throttle.succeeded(address, &email);

@@ -146,3 +146,77 @@ async fn sigint_lets_in_flight_requests_finish() {
     .await;
     assert_eq!(bio, ["still here"]);
 }
+
+/// With the hashing queue full, registrations are refused at once with
+/// 503 and Retry-After (never a 500, never a half-written account), while
+/// a registration of a taken email is still a 409: it is checked before
+/// the hash, so a flood of them costs no hashing.
+#[tokio::test]
+async fn a_full_hashing_queue_answers_503_at_once_and_taken_names_409() {
+    let db = TestDatabase::create().await;
+    let mut server = ConduitProcess::spawn(&db.url(), &[], &[("CONDUIT_HASH_QUEUE_LIMIT", "1")]);
+    let address = server.wait_ready(BOOT).await.unwrap();
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    register(&client, &base, "owner").await;
+
+    let requests = (0..120).map(|i| {
+        let client = client.clone();
+        let url = format!("{base}/api/users");
+        // Every other request asks for the taken email.
+        let email = if i % 2 == 0 {
+            format!("flood{i}@example.org")
+        } else {
+            "OWNER@example.org".to_owned()
+        };
+        async move {
+            let response = client
+                .post(url)
+                .json(&json!({"user": {"username": format!("flood{i}"), "email": email, "password": "password123"}}))
+                .send()
+                .await
+                .expect("answered");
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            (i, status, retry_after, body)
+        }
+    });
+    let answers = futures_util::future::join_all(requests).await;
+
+    let mut created = 0;
+    let mut refused = 0;
+    for (i, status, retry_after, body) in &answers {
+        match (i % 2, status) {
+            (1, 409) => assert_eq!(body["errors"]["email"][0], "has already been taken"),
+            (0, 201) => created += 1,
+            (0, 503) => {
+                refused += 1;
+                assert!(retry_after, "503 without Retry-After: {body}");
+                assert!(body["errors"]["server"].is_array(), "{body}");
+            }
+            _ => panic!("request {i}: {status} {body}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "the queue of one never filled: {created} created"
+    );
+    let users = select_texts(
+        &mut db.connect().await,
+        "SELECT count(*)::text AS value FROM users WHERE username LIKE 'flood%'",
+    )
+    .await;
+    assert_eq!(
+        users,
+        [created.to_string()],
+        "every 201 and only they exist"
+    );
+    let login = client
+        .post(format!("{base}/api/users/login"))
+        .json(&json!({"user": {"email": "owner@example.org", "password": "password123"}}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(login.status(), 200, "the owner still logs in afterwards");
+}
