@@ -57,7 +57,7 @@ impl UserChanges {
 /// account, if that is why it failed.
 pub fn taken_field(error: &diesel::result::Error) -> Option<&'static str> {
     match super::violated_unique_constraint(error)? {
-        "users_username_key" => Some("username"),
+        "users_username_key" | "users_username_lower_key" => Some("username"),
         "users_email_lower_key" => Some("email"),
         _ => None,
     }
@@ -73,8 +73,8 @@ pub async fn taken_by_another(
 ) -> QueryResult<Option<&'static str>> {
     let found: Option<(String, String)> = users::table
         .filter(
-            users::username
-                .eq(username)
+            lower(users::username)
+                .eq(lower(username))
                 .or(lower(users::email).eq(lower(email))),
         )
         .select((users::username, users::email))
@@ -82,7 +82,7 @@ pub async fn taken_by_another(
         .await
         .optional()?;
     Ok(found.map(|(taken, _)| {
-        if taken == username {
+        if taken.to_lowercase() == username.to_lowercase() {
             "username"
         } else {
             "email"

@@ -500,3 +500,55 @@ async fn every_list_is_bounded() {
     assert_eq!(tags.len(), 100, "capped");
     assert_eq!(tags[0], "hot", "the most used first");
 }
+
+/// One name, one account: usernames and emails are unique whatever their
+/// case and Unicode spelling (NFC), and names no profile URL could reach
+/// (`.`, `..`) are refused.
+#[tokio::test]
+async fn names_are_unique_whatever_their_case_or_spelling_and_never_path_hostile() {
+    let app = spawn_app().await;
+    let register = |username: &str, email: &str| {
+        app.post(
+            "/api/users",
+            None,
+            json!({"user": {"username": username, "email": email, "password": "password123"}}),
+        )
+    };
+    assert_eq!(register("Casey", "casey@example.org").await.status, 201);
+    let again = register("casey", "other@example.org").await;
+    assert_eq!(
+        (again.status.as_u16(), again.error("username")),
+        (409, "has already been taken")
+    );
+    let again = register("someone", "CASEY@Example.org").await;
+    assert_eq!(
+        (again.status.as_u16(), again.error("email")),
+        (409, "has already been taken")
+    );
+
+    let composed = register("Zo\u{e9}", "zoe@example.org").await;
+    assert_eq!(composed.status, 201, "{}", composed.body);
+    let decomposed = register("Zoe\u{301}", "zoe2@example.org").await;
+    assert_eq!(decomposed.status, 409, "{}", decomposed.body);
+    let spelled = register("Jose\u{301}", "jose@example.org").await;
+    assert_eq!(
+        spelled.body["user"]["username"], "Jos\u{e9}",
+        "stored in NFC"
+    );
+
+    for hostile in [".", "..", "..."] {
+        let reply = register(hostile, &format!("dots{}@example.org", hostile.len())).await;
+        assert_eq!(reply.status, 422, "{hostile}: {}", reply.body);
+        assert!(is_error_shape(&reply.body));
+    }
+
+    let token = app.register("renamer").await;
+    let rename = app
+        .put(
+            "/api/user",
+            Some(&token),
+            json!({"user": {"username": "CASEY"}}),
+        )
+        .await;
+    assert_eq!(rename.status, 409, "{}", rename.body);
+}

@@ -38,7 +38,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"status": "ready", "schema_version": "004", "pending_migrations": []})
+        json!({"status": "ready", "schema_version": "005", "pending_migrations": []})
     );
     let mut conn = db.connect().await;
     let tables = select_texts(
@@ -63,7 +63,10 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
             "users"
         ]
     );
-    assert_eq!(applied_versions(&db).await, ["001", "002", "003", "004"]);
+    assert_eq!(
+        applied_versions(&db).await,
+        ["001", "002", "003", "004", "005"]
+    );
     let hashes = select_texts(
         &mut conn,
         "SELECT password_hash AS value FROM users \
@@ -107,14 +110,17 @@ async fn a_second_boot_applies_nothing_and_says_the_schema_is_up_to_date() {
         .filter_map(|e| e["message"].as_str().map(str::to_owned))
         .collect();
     assert!(
-        messages.iter().any(|m| m == "schema up to date at 004"),
+        messages.iter().any(|m| m == "schema up to date at 005"),
         "{messages:#?}"
     );
     assert!(
         !messages.iter().any(|m| m.starts_with("applied migration")),
         "{messages:#?}"
     );
-    assert_eq!(applied_versions(&db).await, ["001", "002", "003", "004"]);
+    assert_eq!(
+        applied_versions(&db).await,
+        ["001", "002", "003", "004", "005"]
+    );
 }
 
 /// Starts `count` servers at once on one database and waits for all.
@@ -160,7 +166,7 @@ async fn eight_servers_booting_at_once_apply_each_migration_exactly_once() {
     let (servers, took) = boot_concurrently(&db, 8, &["serve"]).await;
     eprintln!("eight concurrent boots ready in {took:?}");
 
-    assert_migrated_once(&db, &servers, &["001", "002", "003", "004"]).await;
+    assert_migrated_once(&db, &servers, &["001", "002", "003", "004", "005"]).await;
     let mut conn = db.connect().await;
     let demo = select_texts(
         &mut conn,
@@ -455,7 +461,10 @@ async fn reverting_the_seed_takes_exactly_its_rows_or_refuses() {
         "{refused}"
     );
     assert_eq!(select_texts(&mut conn, everything).await, before);
-    assert_eq!(applied_versions(&db).await, ["001", "002", "003", "004"]);
+    assert_eq!(
+        applied_versions(&db).await,
+        ["001", "002", "003", "004", "005"]
+    );
 
     // Without the shared tag, the revert takes the seed alone and 002
     // applies again on a database with other users' data.
@@ -509,4 +518,56 @@ async fn strict_schema_refuses_before_applying_pending_migrations() {
     assert!(!status.success(), "{}", server.output());
     assert!(server.output().contains("999"), "{}", server.output());
     assert_eq!(applied_versions(&db).await, before, "nothing was applied");
+}
+
+/// 005 makes usernames unique whatever their case; where accounts already
+/// differ only in case it stops, naming them, and deletes nothing.
+#[tokio::test]
+async fn the_case_insensitive_username_migration_lists_conflicts_and_deletes_nothing() {
+    let db = TestDatabase::create().await;
+    migrate_all(&db).await;
+    let unique = embedded_in_order()
+        .iter()
+        .position(|m| m.name().to_string() == "005_username_unique_any_case")
+        .expect("the migration");
+    try_step(&db, unique, "down").await.unwrap();
+    let mut conn = db.connect().await;
+    for (name, email) in [("Bob", "bob1@example.org"), ("bob", "bob2@example.org")] {
+        execute(
+            &mut conn,
+            &format!(
+                "INSERT INTO users (username, email, password_hash) \
+                 VALUES ('{name}', '{email}', '$argon2id$x')"
+            ),
+        )
+        .await;
+    }
+
+    let refused = try_step(&db, unique, "up").await.unwrap_err();
+
+    assert!(
+        refused.contains("usernames that differ only in case"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("Bob (id") && refused.contains("bob (id"),
+        "{refused}"
+    );
+    let bobs = "SELECT count(*)::text AS value FROM users WHERE lower(username) = 'bob'";
+    assert_eq!(select_texts(&mut conn, bobs).await, ["2"]);
+
+    execute(
+        &mut conn,
+        "UPDATE users SET username = 'bob-2' WHERE username = 'bob'",
+    )
+    .await;
+    try_step(&db, unique, "up").await.unwrap();
+    let refused = diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(
+            "INSERT INTO users (username, email, password_hash) VALUES ('BOB', 'b3@example.org', '$argon2id$x')",
+        ),
+        &mut conn,
+    )
+    .await;
+    assert!(refused.is_err(), "a third Bob got in");
 }
