@@ -8,6 +8,7 @@ use clap::{ArgAction, Args, ValueEnum};
 use url::Url;
 
 use crate::auth::throttle::ThrottleSettings;
+use crate::client_address::TrustedProxies;
 use crate::db::migrations::{LockLimits, MigrationSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -168,6 +169,17 @@ pub struct SettingsArgs {
     #[arg(long, env = "CONDUIT_HASH_QUEUE_LIMIT", value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub hash_queue_limit: Option<u32>,
 
+    /// Proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For
+    /// or Forwarded header names the client; from any other peer those
+    /// headers are ignored. None by default: the TCP peer is the client.
+    #[arg(
+        long,
+        env = "CONDUIT_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<String>,
+
     /// Use the migrations in this directory instead of the embedded ones.
     /// For testing migration sets; operators never need it.
     #[arg(long, hide = true, global = true)]
@@ -202,6 +214,7 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     // Hardening.
     pub hash_queue_limit: Option<u32>,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// What the authentication extractors and the user routes need.
@@ -292,6 +305,8 @@ impl SettingsArgs {
                     || self.allow_demo_user,
             },
             hash_queue_limit: self.hash_queue_limit,
+            trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)
+                .map_err(|problem| invalid("CONDUIT_TRUSTED_PROXIES", problem))?,
         })
     }
 }

@@ -84,6 +84,7 @@ impl Application {
             migrations: known,
             auth: settings.auth.clone(),
             login_throttle: LoginThrottle::new(settings.auth.throttle),
+            trusted_proxies: settings.trusted_proxies.clone(),
         });
         let document = document.await??;
         let cors_origins = settings.cors_origins.clone();

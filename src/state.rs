@@ -2,6 +2,7 @@
 //! `web::Data<AppState>`, so a handler or extractor asks for one thing.
 
 use crate::auth::throttle::LoginThrottle;
+use crate::client_address::TrustedProxies;
 use crate::config::AuthSettings;
 use crate::db::migrations::KnownMigration;
 use crate::db::Pool;
@@ -15,4 +16,6 @@ pub struct AppState {
     pub migrations: Vec<KnownMigration>,
     pub auth: AuthSettings,
     pub login_throttle: LoginThrottle,
+    /// Whose forwarded-for headers name the client (CONDUIT_TRUSTED_PROXIES).
+    pub trusted_proxies: TrustedProxies,
 }

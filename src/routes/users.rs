@@ -181,8 +181,10 @@ async fn login(
     let payload = body.parse()?.user;
     let Credentials { email, password } = Credentials::parse(payload.email, payload.password)?;
 
-    // The peer address, not X-Forwarded-For, which any client can write.
-    let address = request.peer_addr().map(|a| a.ip());
+    // X-Forwarded-For only from a trusted proxy: any client can write it.
+    let address = state
+        .trusted_proxies
+        .client_address(request.peer_addr().map(|a| a.ip()), request.headers());
     let throttle = &state.login_throttle;
     // Counted as a failure from here until the password proves right.
     throttle

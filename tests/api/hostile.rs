@@ -552,3 +552,53 @@ async fn names_are_unique_whatever_their_case_or_spelling_and_never_path_hostile
         .await;
     assert_eq!(rename.status, 409, "{}", rename.body);
 }
+
+/// Behind a trusted proxy every client has its own login budget (the
+/// address the proxy reports); from an untrusted peer the same header is
+/// ignored, so a client cannot escape its budget by writing it.
+#[tokio::test]
+async fn forwarded_for_counts_only_from_a_trusted_proxy() {
+    async fn fail_logins(app: &TestApp, forwarded_for: &str, count: usize, tag: &str) -> Vec<u16> {
+        let mut statuses = Vec::new();
+        for i in 0..count {
+            let status = app
+                .client
+                .post(format!("{}/api/users/login", app.address))
+                .header("X-Forwarded-For", forwarded_for)
+                .json(&json!({"user": {"email": format!("nobody-{tag}-{i}@example.org"), "password": "wrong-password"}}))
+                .send()
+                .await
+                .expect("answered")
+                .status()
+                .as_u16();
+            statuses.push(status);
+        }
+        statuses
+    }
+
+    let behind_proxy = crate::helpers::spawn_app_with(&["--trusted-proxies", "127.0.0.0/8"]).await;
+    assert_eq!(
+        fail_logins(&behind_proxy, "203.0.113.1", 10, "a").await,
+        [401; 10]
+    );
+    assert_eq!(
+        fail_logins(&behind_proxy, "203.0.113.1", 1, "b").await,
+        [429]
+    );
+    assert_eq!(
+        fail_logins(&behind_proxy, "203.0.113.2", 1, "c").await,
+        [401],
+        "another client behind the same proxy is not blocked"
+    );
+
+    let direct = spawn_app().await;
+    assert_eq!(
+        fail_logins(&direct, "203.0.113.1", 10, "a").await,
+        [401; 10]
+    );
+    assert_eq!(
+        fail_logins(&direct, "203.0.113.2", 1, "c").await,
+        [429],
+        "a forged header from an untrusted peer changes nothing"
+    );
+}

@@ -25,6 +25,7 @@ async fn settings_that_cannot_work_are_refused_at_start_naming_the_setting() {
         ("CONDUIT_DB_ACQUIRE_TIMEOUT", "0"),
         ("CONDUIT_LOGIN_FAILURE_WINDOW", "0s"),
         ("CONDUIT_SHUTDOWN_TIMEOUT_SECS", "soon"),
+        ("CONDUIT_TRUSTED_PROXIES", "proxy.internal"),
     ];
     for (name, value) in cases {
         let (status, output) = run_conduit(Some(&db.url()), &["serve"], &[(name, value)]).await;
