@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::auth::throttle::ThrottleSettings;
@@ -41,8 +42,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct SettingsArgs {
     /// PostgreSQL URL, e.g. postgres://user:password@localhost:5432/conduit.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, value_parser = secret)]
+    pub database_url: Option<SecretString>,
 
     /// Address to listen on (port 0 picks a free port).
     #[arg(
@@ -248,7 +249,8 @@ impl SettingsArgs {
     pub fn database(&self) -> Result<DatabaseSettings, ConfigError> {
         let raw = self
             .database_url
-            .as_deref()
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
             .filter(|url| !url.trim().is_empty())
             .ok_or(ConfigError::MissingDatabaseUrl)?;
         let url = Url::parse(raw.trim())?;
@@ -332,6 +334,11 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(value)
         .map_err(|error| format!("{value:?} is not a duration like 5s, 15m, 12h or 30d: {error}"))
+}
+
+/// A value kept out of `Debug` (the database URL carries a password).
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value.to_owned()))
 }
 
 fn invalid(name: &'static str, problem: impl Into<String>) -> ConfigError {
@@ -471,5 +478,46 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("recycling", &self.recycling)
             .field("migration_locks", &self.migration_locks)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    #[test]
+    fn the_settings_do_not_show_the_database_password_in_debug() {
+        let cli = Cli::try_parse_from([
+            "conduit",
+            "--database-url",
+            "postgres://conduit:s3cret-pw@db:5432/conduit",
+        ])
+        .unwrap();
+        let settings = cli.settings.settings().unwrap();
+        for shown in [format!("{cli:?}"), format!("{settings:?}")] {
+            assert!(!shown.contains("s3cret-pw"), "{shown}");
+        }
+        assert!(settings
+            .database
+            .connection_url("test")
+            .contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn durations_take_units_or_bare_seconds() {
+        use std::time::Duration;
+        assert_eq!(super::parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(
+            super::parse_duration("30d"),
+            Ok(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            super::parse_duration("250ms"),
+            Ok(Duration::from_millis(250))
+        );
+        assert!(super::parse_duration("soon").is_err());
+        assert!(super::parse_duration("-5").is_err());
     }
 }

@@ -4,6 +4,7 @@
 use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use diesel_async::AsyncConnection;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -34,8 +35,8 @@ pub struct NewUserPayload {
     #[serde(default)]
     email: Option<String>,
     #[serde(default)]
-    #[schema(format = Password)]
-    password: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
+    password: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -48,8 +49,8 @@ pub struct LoginPayload {
     #[serde(default)]
     email: Option<String>,
     #[serde(default)]
-    #[schema(format = Password)]
-    password: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
+    password: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -69,7 +70,7 @@ pub struct UserUpdatePayload {
     email: Patch<String>,
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Password)]
-    password: Patch<String>,
+    password: Patch<SecretString>,
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     bio: Patch<String>,
@@ -100,6 +101,12 @@ fn new_token() -> AppResult<String> {
     token::generate().map_err(AppError::internal)
 }
 
+/// A password out of its request type (which keeps it out of `Debug`),
+/// for the domain type that checks it (whose `Debug` hides it too).
+fn exposed(password: Option<SecretString>) -> Option<String> {
+    password.map(|password| password.expose_secret().to_owned())
+}
+
 /// A taken username or email is the client's conflict, not a failure.
 fn conflict_or(error: diesel::result::Error) -> AppError {
     match users::taken_field(&error) {
@@ -126,7 +133,7 @@ async fn register(
     body: JsonBody<RegisterRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.user;
-    let new = NewUser::parse(payload.username, payload.email, payload.password)?;
+    let new = NewUser::parse(payload.username, payload.email, exposed(payload.password))?;
     let username = new.username.into_inner();
     let email = new.email.into_inner();
 
@@ -179,7 +186,8 @@ async fn login(
     body: JsonBody<LoginRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.user;
-    let Credentials { email, password } = Credentials::parse(payload.email, payload.password)?;
+    let Credentials { email, password } =
+        Credentials::parse(payload.email, exposed(payload.password))?;
 
     // X-Forwarded-For only from a trusted proxy: any client can write it.
     let address = state
@@ -258,7 +266,11 @@ async fn update_user(
     let requested = UserChanges::parse(
         payload.username,
         payload.email,
-        payload.password,
+        match payload.password {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(password) => Patch::Value(password.expose_secret().to_owned()),
+        },
         payload.bio,
         payload.image,
     )?;
@@ -305,4 +317,38 @@ async fn end_session(auth: AuthUser, state: web::Data<AppState>) -> AppResult<Ht
     let mut conn = state.pool.get().await?;
     sessions::revoke(&mut conn, auth.session_id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request type printed with `{:?}` (by a future log line, a panic
+    /// message) shows no password.
+    #[test]
+    fn request_types_do_not_show_passwords_in_debug() {
+        let secret = "hunter2-correct-horse";
+        let registration: RegisterRequest = serde_json::from_value(serde_json::json!(
+            {"user": {"username": "u", "email": "u@x.org", "password": secret}}
+        ))
+        .unwrap();
+        let credentials: LoginRequest = serde_json::from_value(serde_json::json!(
+            {"user": {"email": "u@x.org", "password": secret}}
+        ))
+        .unwrap();
+        let change: UpdateUserRequest =
+            serde_json::from_value(serde_json::json!({"user": {"password": secret}})).unwrap();
+        for shown in [
+            format!("{registration:?}"),
+            format!("{credentials:?}"),
+            format!("{change:?}"),
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert_eq!(
+            exposed(credentials.user.password).as_deref(),
+            Some(secret),
+            "the handler still gets it"
+        );
+    }
 }
