@@ -165,7 +165,7 @@ pub struct SettingsArgs {
 
     // ---- Hardening: limits against hostile or unlucky clients ----
     /// Passwords that may wait to be hashed; when full, logins and
-    /// registrations answer 503 with Retry-After at once (default: 8 per
+    /// registrations answer 503 with Retry-After at once (default: 32 per
     /// core).
     #[arg(long, env = "CONDUIT_HASH_QUEUE_LIMIT", value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub hash_queue_limit: Option<u32>,

@@ -15,14 +15,14 @@
 
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
-/// Jobs waiting per hashing thread before new ones are refused: a few
-/// hundred milliseconds of hashing at most.
-const QUEUED_PER_THREAD: usize = 8;
+/// Jobs waiting per hashing thread before new ones are refused: at the
+/// OWASP parameters (13 to 50 ms a hash) under two seconds of waiting.
+const QUEUED_PER_THREAD: usize = 32;
 
 static QUEUE_LIMIT: OnceLock<usize> = OnceLock::new();
 
 /// Sets how many jobs may wait (CONDUIT_HASH_QUEUE_LIMIT). Only the first
-/// call before the first hash counts; the default is 8 per core.
+/// call before the first hash counts; the default is 32 per core.
 pub fn set_queue_limit(limit: usize) {
     let _ = QUEUE_LIMIT.set(limit.max(1));
 }

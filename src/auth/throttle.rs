@@ -13,6 +13,12 @@ use std::time::{Duration, Instant};
 /// How many keys to keep before expired ones are swept.
 const SWEEP_ABOVE: usize = 10_000;
 
+/// An address gets this many times an account's budget: many users share
+/// one (a NAT, an office, a proxy not listed as trusted), and attempts in
+/// flight count, so ten users logging in at once must not block the
+/// eleventh.
+pub const ADDRESS_BUDGET_FACTOR: u32 = 10;
+
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottleSettings {
     /// Failures allowed per window; 0 turns throttling off.
@@ -62,10 +68,20 @@ impl LoginThrottle {
         let keys = Self::keys(address, email);
         // One lock for the check and the count: no attempt slips between.
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let budget = |key: &str| {
+            if key.starts_with("address:") {
+                self.settings
+                    .max_failures
+                    .saturating_mul(ADDRESS_BUDGET_FACTOR)
+            } else {
+                self.settings.max_failures
+            }
+        };
         let blocked = keys
             .iter()
-            .filter_map(|key| windows.get(key))
-            .filter(|w| w.failures >= self.settings.max_failures)
+            .filter_map(|key| windows.get(key).map(|w| (key, w)))
+            .filter(|(key, w)| w.failures >= budget(key))
+            .map(|(_, w)| w)
             .filter_map(|w| window.checked_sub(w.started.elapsed()))
             .max();
         if let Some(wait) = blocked {
@@ -141,6 +157,10 @@ mod tests {
             throttle.begin(Some(there), "a@x.org").is_err(),
             "per account"
         );
+        // The address has ten times an account's budget.
+        for i in 0..18 {
+            assert!(throttle.begin(Some(here), &format!("{i}@x.org")).is_ok());
+        }
         assert!(
             throttle.begin(Some(here), "b@x.org").is_err(),
             "per address"

@@ -576,10 +576,17 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy() {
         statuses
     }
 
-    let behind_proxy = crate::helpers::spawn_app_with(&["--trusted-proxies", "127.0.0.0/8"]).await;
+    // 2 failures per account, so 20 per address.
+    let behind_proxy = crate::helpers::spawn_app_with(&[
+        "--trusted-proxies",
+        "127.0.0.0/8",
+        "--login-max-failures",
+        "2",
+    ])
+    .await;
     assert_eq!(
-        fail_logins(&behind_proxy, "203.0.113.1", 10, "a").await,
-        [401; 10]
+        fail_logins(&behind_proxy, "203.0.113.1", 20, "a").await,
+        [401; 20]
     );
     assert_eq!(
         fail_logins(&behind_proxy, "203.0.113.1", 1, "b").await,
@@ -591,10 +598,10 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy() {
         "another client behind the same proxy is not blocked"
     );
 
-    let direct = spawn_app().await;
+    let direct = crate::helpers::spawn_app_with(&["--login-max-failures", "2"]).await;
     assert_eq!(
-        fail_logins(&direct, "203.0.113.1", 10, "a").await,
-        [401; 10]
+        fail_logins(&direct, "203.0.113.1", 20, "a").await,
+        [401; 20]
     );
     assert_eq!(
         fail_logins(&direct, "203.0.113.2", 1, "c").await,
