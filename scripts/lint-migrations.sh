@@ -24,6 +24,14 @@ down_rules=ban-drop-table,ban-drop-function,ban-drop-column
 declare -A file_rules=(
     # shard is CHECKed to 0..15: a bigint would only be wider.
     [migrations/003_article_count/up.sql]=prefer-bigint-over-smallint
+    # The unique index must be built in the transaction of the check that
+    # lists conflicting names, or a conflicting pair could slip in between
+    # (and a failed CONCURRENTLY build leaves an invalid index behind). It
+    # blocks writes to users (registrations, profile edits) only while it
+    # builds: seconds even at a million accounts; reads go on.
+    [migrations/005_username_unique_any_case/up.sql]=require-concurrent-index-creation
+    # Reverting happens on purpose, off-peak; the drop is instant.
+    [migrations/005_username_unique_any_case/down.sql]=require-concurrent-index-deletion
 )
 
 # A rule given with --exclude replaces the config's list instead of adding

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::auth::throttle::ThrottleSettings;
+use crate::client_address::TrustedProxies;
 use crate::db::migrations::{LockLimits, MigrationSet};
 use crate::db::tls::{PgTls, TlsConfigError};
 
@@ -41,8 +43,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct SettingsArgs {
     /// PostgreSQL URL, e.g. postgres://user:password@localhost:5432/conduit.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, value_parser = secret)]
+    pub database_url: Option<SecretString>,
 
     /// Address to listen on (port 0 picks a free port).
     #[arg(
@@ -66,10 +68,11 @@ pub struct SettingsArgs {
     #[arg(
         long,
         env = "CONDUIT_DB_WAIT_SECS",
-        default_value_t = 30,
+        default_value = "30s",
+        value_parser = parse_duration,
         global = true
     )]
-    pub db_wait_secs: u64,
+    pub db_wait_secs: Duration,
 
     /// Maximum number of pooled connections.
     #[arg(long, env = "CONDUIT_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), global = true)]
@@ -79,31 +82,33 @@ pub struct SettingsArgs {
     #[arg(
         long,
         env = "CONDUIT_DB_ACQUIRE_TIMEOUT",
-        default_value_t = 5,
+        default_value = "5s",
+        value_parser = parse_duration,
         global = true
     )]
-    pub db_acquire_timeout_secs: u64,
+    pub db_acquire_timeout_secs: Duration,
 
     /// verified or fast: whether a checkout first runs `SELECT 1`.
     #[arg(long, env = "CONDUIT_DB_RECYCLE", value_enum, default_value_t = PoolRecycling::Fast, global = true)]
     pub db_recycle: PoolRecycling,
 
     /// Longest a request's SQL statement may run before it is cancelled (503).
-    #[arg(long, env = "CONDUIT_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration, global = true)]
+    #[arg(long, env = "CONDUIT_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
     pub db_statement_timeout: Duration,
 
     /// How long a migration run waits for another process's migration lock.
     #[arg(
         long,
         env = "CONDUIT_MIGRATION_LOCK_WAIT_SECS",
-        default_value_t = 300,
+        default_value = "300s",
+        value_parser = parse_duration,
         global = true
     )]
-    pub migration_lock_wait_secs: u64,
+    pub migration_lock_wait_secs: Duration,
 
     /// How long a migration statement waits for a table lock before the
     /// migration fails (so it never blocks traffic queued behind it).
-    #[arg(long, env = "CONDUIT_MIGRATION_LOCK_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    #[arg(long, env = "CONDUIT_MIGRATION_LOCK_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     pub migration_lock_timeout: Duration,
 
     /// Refuse to start when the database holds migrations this binary does
@@ -116,13 +121,14 @@ pub struct SettingsArgs {
     #[arg(
         long,
         env = "CONDUIT_SHUTDOWN_TIMEOUT_SECS",
-        default_value_t = 30,
+        default_value = "30s",
+        value_parser = parse_duration,
         global = true
     )]
-    pub shutdown_timeout_secs: u64,
+    pub shutdown_timeout_secs: Duration,
 
     /// How long a session (a login) lasts, e.g. 30d, 12h.
-    #[arg(long, env = "CONDUIT_SESSION_TTL", default_value = "30d", value_parser = humantime::parse_duration, global = true)]
+    #[arg(long, env = "CONDUIT_SESSION_TTL", default_value = "30d", value_parser = parse_duration, global = true)]
     pub session_ttl: Duration,
 
     /// Let the seeded demo account log in under production.
@@ -141,7 +147,7 @@ pub struct SettingsArgs {
     pub login_max_failures: u32,
 
     /// The window failed logins are counted in.
-    #[arg(long, env = "CONDUIT_LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = humantime::parse_duration, global = true)]
+    #[arg(long, env = "CONDUIT_LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_duration, global = true)]
     pub login_failure_window: Duration,
 
     /// Origins allowed to call the API from a browser, comma-separated
@@ -157,6 +163,24 @@ pub struct SettingsArgs {
     /// pretty or json (json by default in production).
     #[arg(long, env = "CONDUIT_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
+
+    // ---- Hardening: limits against hostile or unlucky clients ----
+    /// Passwords that may wait to be hashed; when full, logins and
+    /// registrations answer 503 with Retry-After at once (default: 32 per
+    /// core).
+    #[arg(long, env = "CONDUIT_HASH_QUEUE_LIMIT", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub hash_queue_limit: Option<u32>,
+
+    /// Proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For
+    /// or Forwarded header names the client; from any other peer those
+    /// headers are ignored. None by default: the TCP peer is the client.
+    #[arg(
+        long,
+        env = "CONDUIT_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<String>,
 
     #[command(flatten)]
     pub topology: TopologyArgs,
@@ -178,16 +202,17 @@ pub struct TopologyArgs {
         long,
         env = "CONDUIT_MIGRATION_DATABASE_URL",
         global = true,
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = secret
     )]
-    pub migration_database_url: Option<String>,
+    pub migration_database_url: Option<SecretString>,
 
     /// On SIGTERM or SIGINT, how long `/ready` answers 503 while requests
     /// are still served, before the server stops accepting and drains: a
     /// load balancer's health checks need that moment to take the replica
     /// out (e.g. 5s; 0s stops at once).
     #[arg(long, env = "CONDUIT_SHUTDOWN_READINESS_DELAY", default_value = "0s",
-          value_parser = humantime::parse_duration, global = true)]
+          value_parser = parse_duration, global = true)]
     pub shutdown_readiness_delay: Duration,
 }
 
@@ -203,6 +228,10 @@ pub enum ConfigError {
     Tls(#[from] TlsConfigError),
     #[error("CONDUIT_MIGRATION_DATABASE_URL: {0}")]
     MigrationUrl(Box<ConfigError>),
+    /// A setting whose value parses but cannot work: refused at start,
+    /// named, rather than failing later inside a request.
+    #[error("{name}: {problem}")]
+    Invalid { name: &'static str, problem: String },
 }
 
 /// Validated settings.
@@ -218,6 +247,9 @@ pub struct Settings {
     pub migrations: MigrationSet,
     pub auth: AuthSettings,
     pub cors_origins: Vec<String>,
+    // Hardening.
+    pub hash_queue_limit: Option<u32>,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// What the authentication extractors and the user routes need.
@@ -262,14 +294,16 @@ impl SettingsArgs {
     pub fn database(&self) -> Result<DatabaseSettings, ConfigError> {
         let raw = self
             .database_url
-            .as_deref()
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
             .filter(|url| !url.trim().is_empty())
             .ok_or(ConfigError::MissingDatabaseUrl)?;
         let requests = Endpoint::parse(raw)?;
         let migrations = match self
             .topology
             .migration_database_url
-            .as_deref()
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
             .filter(|url| !url.trim().is_empty())
         {
             Some(raw) => {
@@ -280,13 +314,13 @@ impl SettingsArgs {
         Ok(DatabaseSettings {
             requests,
             migrations,
-            wait: Duration::from_secs(self.db_wait_secs),
+            wait: self.db_wait_secs,
             pool_size: self.db_pool_size,
-            acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs.max(1)),
+            acquire_timeout: self.db_acquire_timeout_secs,
             statement_timeout: self.db_statement_timeout,
             recycling: self.db_recycle,
             migration_locks: LockLimits {
-                migration_lock_wait: Duration::from_secs(self.migration_lock_wait_secs),
+                migration_lock_wait: self.migration_lock_wait_secs,
                 table_lock_timeout: self.migration_lock_timeout,
             },
         })
@@ -300,13 +334,14 @@ impl SettingsArgs {
     }
 
     pub fn settings(&self) -> Result<Settings, ConfigError> {
+        self.validate()?;
         Ok(Settings {
             database: self.database()?,
             listen: self.listen.clone(),
             environment: self.environment,
             migrate_on_start: self.migrate_on_start,
             strict_schema: self.strict_schema,
-            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            shutdown_timeout: self.shutdown_timeout_secs,
             shutdown_readiness_delay: self.topology.shutdown_readiness_delay,
             migrations: self.migration_set(),
             cors_origins: self
@@ -324,8 +359,141 @@ impl SettingsArgs {
                 demo_login_allowed: self.environment == Environment::Development
                     || self.allow_demo_user,
             },
+            hash_queue_limit: self.hash_queue_limit,
+            trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)
+                .map_err(|problem| invalid("CONDUIT_TRUSTED_PROXIES", problem))?,
         })
     }
+}
+
+// ---- Validation of every setting at start (hardening) ----
+
+/// The longest session or window a setting may ask for: far beyond any
+/// real use, and far from the overflow of a timestamp plus it.
+const LONGEST: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+/// PostgreSQL takes its timeouts in whole milliseconds, as an int4.
+const LONGEST_PG_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// Every duration setting's syntax: a number with a unit (`500ms`, `5s`,
+/// `15m`, `12h`, `30d`), or a bare number of seconds, which is what the
+/// settings named `..._SECS` always took.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|error| format!("{value:?}: {error}"));
+    }
+    humantime::parse_duration(value)
+        .map_err(|error| format!("{value:?} is not a duration like 5s, 15m, 12h or 30d: {error}"))
+}
+
+/// A value kept out of `Debug` (the database URL carries a password).
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value.to_owned()))
+}
+
+fn invalid(name: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        problem: problem.into(),
+    }
+}
+
+fn shown(duration: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(duration)
+}
+
+impl SettingsArgs {
+    /// Refuses values that parse but would break the server later: a
+    /// session that expires as it starts, a timeout PostgreSQL reads as
+    /// "none", a CORS origin actix-cors panics on.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let between = |name, value: Duration, least: Duration, most: Duration| {
+            if value < least || value > most {
+                Err(invalid(
+                    name,
+                    format!(
+                        "must be between {} and {} (got {})",
+                        shown(least),
+                        shown(most),
+                        shown(value)
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let ms = Duration::from_millis(1);
+        let second = Duration::from_secs(1);
+        between("CONDUIT_SESSION_TTL", self.session_ttl, second, LONGEST)?;
+        between(
+            "CONDUIT_LOGIN_FAILURE_WINDOW",
+            self.login_failure_window,
+            second,
+            LONGEST,
+        )?;
+        // 0 would switch PostgreSQL's timeout off, not make it immediate.
+        between(
+            "CONDUIT_DB_STATEMENT_TIMEOUT",
+            self.db_statement_timeout,
+            ms,
+            LONGEST_PG_TIMEOUT,
+        )?;
+        between(
+            "CONDUIT_MIGRATION_LOCK_TIMEOUT",
+            self.migration_lock_timeout,
+            ms,
+            LONGEST_PG_TIMEOUT,
+        )?;
+        between(
+            "CONDUIT_DB_ACQUIRE_TIMEOUT",
+            self.db_acquire_timeout_secs,
+            ms,
+            LONGEST,
+        )?;
+        between(
+            "CONDUIT_DB_WAIT_SECS",
+            self.db_wait_secs,
+            Duration::ZERO,
+            LONGEST,
+        )?;
+        between(
+            "CONDUIT_MIGRATION_LOCK_WAIT_SECS",
+            self.migration_lock_wait_secs,
+            Duration::ZERO,
+            LONGEST,
+        )?;
+        between(
+            "CONDUIT_SHUTDOWN_TIMEOUT_SECS",
+            self.shutdown_timeout_secs,
+            Duration::ZERO,
+            LONGEST,
+        )?;
+        for origin in self
+            .cors_origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+        {
+            check_origin(origin).map_err(|problem| invalid("CONDUIT_CORS_ORIGINS", problem))?;
+        }
+        Ok(())
+    }
+}
+
+/// An origin as browsers send it: scheme://host[:port], nothing else.
+fn check_origin(origin: &str) -> Result<(), String> {
+    let problem = || {
+        format!("{origin:?} is not an origin like https://app.example.org (a scheme, a host, maybe a port; no wildcard, no path)")
+    };
+    let url = Url::parse(origin).map_err(|_| problem())?;
+    let exact = url.origin().ascii_serialization() == origin;
+    if !matches!(url.scheme(), "http" | "https") || !exact || origin.contains('*') {
+        return Err(problem());
+    }
+    Ok(())
 }
 
 impl Endpoint {
@@ -385,5 +553,47 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("recycling", &self.recycling)
             .field("migration_locks", &self.migration_locks)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    #[test]
+    fn the_settings_do_not_show_the_database_password_in_debug() {
+        let cli = Cli::try_parse_from([
+            "conduit",
+            "--database-url",
+            "postgres://conduit:s3cret-pw@db:5432/conduit",
+        ])
+        .unwrap();
+        let settings = cli.settings.settings().unwrap();
+        for shown in [format!("{cli:?}"), format!("{settings:?}")] {
+            assert!(!shown.contains("s3cret-pw"), "{shown}");
+        }
+        assert!(settings
+            .database
+            .requests
+            .connection_url("test")
+            .contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn durations_take_units_or_bare_seconds() {
+        use std::time::Duration;
+        assert_eq!(super::parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(
+            super::parse_duration("30d"),
+            Ok(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            super::parse_duration("250ms"),
+            Ok(Duration::from_millis(250))
+        );
+        assert!(super::parse_duration("soon").is_err());
+        assert!(super::parse_duration("-5").is_err());
     }
 }

@@ -10,6 +10,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::hashing::HashingUnavailable;
 use crate::auth::password::PasswordError;
 
 /// Messages per field, as the spec's GenericErrorModel has them.
@@ -83,6 +84,10 @@ pub enum AppError {
     /// 415: the body is not JSON.
     #[error("unsupported content type")]
     UnsupportedMediaType,
+    /// 503 with Retry-After: too many passwords are waiting to be hashed;
+    /// refused at once instead of queued behind a flood.
+    #[error("password hashing is saturated")]
+    HashingBusy,
     /// 503: the database cannot be reached (pool timeout, closed connection).
     #[error("database unavailable")]
     DatabaseUnavailable(#[source] anyhow::Error),
@@ -116,6 +121,9 @@ impl AppError {
             AppError::UnsupportedMediaType => {
                 FieldErrors::single("body", "must be JSON (Content-Type: application/json)")
             }
+            AppError::HashingBusy => {
+                FieldErrors::single("server", "too busy to check passwords; retry shortly")
+            }
             AppError::DatabaseUnavailable(_) => FieldErrors::single("database", "unavailable"),
             AppError::Internal(_) => FieldErrors::single("server", "internal error"),
         }
@@ -133,7 +141,9 @@ impl ResponseError for AppError {
             AppError::TooManyFailedLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::DatabaseUnavailable(_) | AppError::HashingBusy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -153,17 +163,23 @@ impl ResponseError for AppError {
         if let AppError::TooManyFailedLogins { retry_after_secs } = self {
             response.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
+        if let AppError::HashingBusy = self {
+            response.insert_header(("Retry-After", "1"));
+        }
         response.json(ErrorBody {
             errors: self.body(),
         })
     }
 }
 
-/// Hashing or checking a password can only fail from a bug or a stopped
-/// hashing thread: a 500.
+/// A full hashing queue is load (503); any other failure to hash or check
+/// a password is a bug or a stopped hashing thread (500).
 impl From<PasswordError> for AppError {
     fn from(error: PasswordError) -> Self {
-        AppError::internal(error)
+        match error {
+            PasswordError::Hashing(HashingUnavailable::Busy) => AppError::HashingBusy,
+            error => AppError::internal(error),
+        }
     }
 }
 

@@ -47,11 +47,15 @@ pub struct Application {
     pool: Pool,
     draining: Arc<AtomicBool>,
     readiness_delay: Duration,
+    session_purge: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let known = settings.migrations.catalog()?;
+        if let Some(limit) = settings.hash_queue_limit {
+            auth::hashing::set_queue_limit(limit as usize);
+        }
         // The OpenAPI document is built while the connection below waits
         // for the database, off the boot's critical path.
         let document = tokio::task::spawn_blocking(openapi::document_json);
@@ -63,6 +67,10 @@ impl Application {
         db::warm_up(&pool);
         let schema_version = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
         metrics.set_schema_version(schema_version.as_deref());
+
+        // One round before serving: its statements never mix with those
+        // of the first requests, and a backlog starts shrinking at once.
+        purge_round(&pool).await;
 
         let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),
@@ -83,6 +91,7 @@ impl Application {
             auth: settings.auth.clone(),
             login_throttle: LoginThrottle::new(settings.auth.throttle),
             draining: draining.clone(),
+            trusted_proxies: settings.trusted_proxies.clone(),
         });
         let document = document.await??;
         let cors_origins = settings.cors_origins.clone();
@@ -111,12 +120,14 @@ impl Application {
         .disable_signals()
         .run();
         tracing::info!(%address, "listening on http://{address}");
+        let session_purge = tokio::spawn(purge_sessions_periodically(pool.clone()));
         Ok(Self {
             server,
             address,
             pool,
             draining,
             readiness_delay: settings.shutdown_readiness_delay,
+            session_purge,
         })
     }
 
@@ -124,7 +135,7 @@ impl Application {
         self.address
     }
 
-    /// Stops the server from outside (tests); SIGTERM and SIGINT also do.
+    /// Stops the server from outside (tests and the signal handlers).
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
@@ -158,6 +169,7 @@ impl Application {
     /// the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let outcome = self.server.await;
+        self.session_purge.abort();
         self.pool.close();
         tracing::info!("stopped");
         outcome
@@ -179,6 +191,50 @@ async fn stop_signal() -> &'static str {
             tracing::error!(%error, "cannot listen for SIGTERM/SIGINT; stopping only when killed");
             std::future::pending().await
         }
+    }
+}
+
+/// Sessions deleted per statement, and statements per round at most.
+const PURGE_BATCH: i64 = 1_000;
+const PURGE_BATCHES_PER_ROUND: usize = 100;
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Every ten minutes, a round of [`purge_round`], off the request path.
+async fn purge_sessions_periodically(pool: Pool) {
+    loop {
+        tokio::time::sleep(PURGE_EVERY).await;
+        purge_round(&pool).await;
+    }
+}
+
+/// Deletes ended and expired sessions in bounded batches, stopping after
+/// `PURGE_BATCHES_PER_ROUND` so that it never holds a connection for long.
+/// A failure is logged and retried next round.
+async fn purge_round(pool: &Pool) {
+    let mut purged = 0;
+    for _ in 0..PURGE_BATCHES_PER_ROUND {
+        let deleted = match pool.get().await {
+            Ok(mut conn) => db::sessions::purge_ended(&mut conn, PURGE_BATCH).await,
+            Err(error) => {
+                tracing::warn!(%error, "session purge: no connection");
+                break;
+            }
+        };
+        match deleted {
+            Ok(count) => {
+                purged += count;
+                if (count as i64) < PURGE_BATCH {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "session purge failed");
+                break;
+            }
+        }
+    }
+    if purged > 0 {
+        tracing::info!(purged, "deleted ended and expired sessions");
     }
 }
 

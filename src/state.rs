@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::auth::throttle::LoginThrottle;
+use crate::client_address::TrustedProxies;
 use crate::config::AuthSettings;
 use crate::db::migrations::KnownMigration;
 use crate::db::Pool;
@@ -21,4 +22,6 @@ pub struct AppState {
     /// Set on SIGTERM/SIGINT: `/ready` answers 503 so that a load balancer
     /// takes this replica out, while requests are still served.
     pub draining: Arc<AtomicBool>,
+    /// Whose forwarded-for headers name the client (CONDUIT_TRUSTED_PROXIES).
+    pub trusted_proxies: TrustedProxies,
 }

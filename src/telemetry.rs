@@ -51,7 +51,7 @@ pub async fn log_request(
         .filter(|v| is_sane_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let state = request.app_data::<web::Data<AppState>>().cloned();
     let span = tracing::info_span!("request", request_id = %request_id);
 
@@ -95,7 +95,7 @@ pub async fn log_request(
     if let Some(state) = state {
         state
             .metrics
-            .observe_request(&method, &route, status, elapsed.as_secs_f64());
+            .observe_request(method, &route, status, elapsed.as_secs_f64());
     }
     let mut response = outcome?;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -104,6 +104,25 @@ pub async fn log_request(
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     Ok(response)
+}
+
+/// The method as a label: one of a fixed set, so that made-up methods
+/// (any token is a valid HTTP method) cannot grow the metrics or the logs
+/// without bound.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
 }
 
 fn is_sane_request_id(value: &str) -> bool {

@@ -1,6 +1,8 @@
 -- Appended to every scenario's wrk script: one JSON line that bench.py
 -- reads (latencies in microseconds; wrk counts status >= 400 as errors).
 function done(summary, latency, requests)
+  -- A scenario's own summary (wrk-attack.lua's status counts), if any.
+  if extra_done then extra_done(summary, latency, requests) end
   local e = summary.errors
   io.write(string.format(
     '\nBENCH_JSON {"requests":%d,"duration_us":%d,"non_2xx":%d,"socket_errors":%d,' ..

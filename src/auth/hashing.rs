@@ -1,13 +1,31 @@
 //! The threads that hash passwords: one per core, started on first use,
-//! each keeping argon2's 19 MiB of working memory for its next hash.
+//! each keeping argon2's 19 MiB of working memory for its next hash, fed
+//! by a bounded queue.
 //!
 //! One thread per core bounds how many hashes (and how much memory) a
 //! burst of logins can take at once; keeping the memory avoids allocating
 //! it again for every hash; and the threads run at a lower priority
 //! (nice 10), so logins use the cores the other requests leave, not the
 //! other way round. docs/benchmarks.md has the measurements.
+//!
+//! The queue is bounded: when it is full a job is refused at once
+//! ([`HashingUnavailable::Busy`], a 503 with Retry-After) rather than
+//! queued behind a flood, so that a legitimate login waits at most the
+//! queue's length of hashes, never the flood's.
 
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
+
+/// Jobs waiting per hashing thread before new ones are refused: at the
+/// OWASP parameters (13 to 50 ms a hash) under two seconds of waiting.
+const QUEUED_PER_THREAD: usize = 32;
+
+static QUEUE_LIMIT: OnceLock<usize> = OnceLock::new();
+
+/// Sets how many jobs may wait (CONDUIT_HASH_QUEUE_LIMIT). Only the first
+/// call before the first hash counts; the default is 32 per core.
+pub fn set_queue_limit(limit: usize) {
+    let _ = QUEUE_LIMIT.set(limit.max(1));
+}
 
 use argon2::Block;
 use tokio::sync::oneshot;
@@ -21,6 +39,8 @@ pub enum HashingUnavailable {
     NoThreads,
     #[error("the password hashing threads stopped")]
     Stopped,
+    #[error("the password hashing queue is full")]
+    Busy,
 }
 
 /// Runs `work` on a hashing thread with that thread's memory, and waits for
@@ -36,17 +56,21 @@ pub async fn run<T: Send + 'static>(
             let _ = reply.send(work(memory));
         }
     });
-    queue.send(job).map_err(|_| HashingUnavailable::Stopped)?;
+    queue.try_send(job).map_err(|error| match error {
+        mpsc::TrySendError::Full(_) => HashingUnavailable::Busy,
+        mpsc::TrySendError::Disconnected(_) => HashingUnavailable::Stopped,
+    })?;
     answer.await.map_err(|_| HashingUnavailable::Stopped)
 }
 
 /// The jobs' queue, shared by the threads; `None` if none could start.
-fn queue() -> &'static Option<mpsc::Sender<Job>> {
-    static QUEUE: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
+fn queue() -> &'static Option<mpsc::SyncSender<Job>> {
+    static QUEUE: OnceLock<Option<mpsc::SyncSender<Job>>> = OnceLock::new();
     QUEUE.get_or_init(|| {
-        let (sender, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let limit = *QUEUE_LIMIT.get_or_init(|| cores * QUEUED_PER_THREAD);
+        let (sender, receiver) = mpsc::sync_channel::<Job>(limit);
+        let receiver = Arc::new(Mutex::new(receiver));
         let started = (0..cores)
             .filter(|i| {
                 let receiver = Arc::clone(&receiver);

@@ -5,7 +5,7 @@
 //! only when no Authorization header was sent: a bad token is a 401 there
 //! too (an `Option<AuthUser>` would silently turn it into "anonymous").
 
-mod hashing;
+pub mod hashing;
 pub mod password;
 pub mod throttle;
 pub mod token;

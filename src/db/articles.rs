@@ -415,14 +415,33 @@ pub async fn unfavorite(
         .map(drop)
 }
 
-/// Every tag some article carries, by name.
-pub async fn tags_in_use(conn: &mut AsyncPgConnection) -> QueryResult<Vec<String>> {
-    tags::table
-        .filter(diesel::dsl::exists(
-            article_tags::table.filter(article_tags::tag_id.eq(tags::id)),
-        ))
-        .select(tags::name)
-        .order(tags::name.asc())
-        .load(conn)
-        .await
+#[derive(QueryableByName)]
+struct TagName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+/// The `limit` tags most used by the newest `window` tag uses, most used
+/// first (ties: the most recently used first). Bounded twice: the answer
+/// never grows with the number of tags, and the work never grows with the
+/// number of articles (the newest rows of the primary key's index).
+pub async fn popular_tags(
+    conn: &mut AsyncPgConnection,
+    window: i64,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    let rows: Vec<TagName> = diesel::sql_query(
+        "SELECT t.name FROM (\
+           SELECT article_id, tag_id FROM article_tags \
+           ORDER BY article_id DESC LIMIT $1) AS recent \
+         JOIN tags t ON t.id = recent.tag_id \
+         GROUP BY t.id, t.name \
+         ORDER BY count(*) DESC, max(recent.article_id) DESC, t.name \
+         LIMIT $2",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(window)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|row| row.name).collect())
 }

@@ -36,15 +36,20 @@ pub async fn create(
         .await
 }
 
-/// An article's comments with their authors, newest first, in one query.
+/// A page of an article's comments with their authors, newest first, in
+/// one query.
 pub async fn for_article(
     conn: &mut AsyncPgConnection,
     article_id: i64,
+    limit: i64,
+    offset: i64,
 ) -> QueryResult<Vec<(Comment, User)>> {
     comments::table
         .inner_join(users::table)
         .filter(comments::article_id.eq(article_id))
         .order((comments::created_at.desc(), comments::id.desc()))
+        .limit(limit)
+        .offset(offset)
         .select((Comment::as_select(), User::as_select()))
         .load(conn)
         .await

@@ -102,3 +102,19 @@ pub async fn revoke_others(
     .execute(conn)
     .await
 }
+
+/// Deletes up to `batch` sessions that can never be used again (ended or
+/// expired); returns how many. `SKIP LOCKED` lets several replicas purge at
+/// once without waiting on each other, and the batch keeps each statement
+/// (and its locks and WAL) short.
+pub async fn purge_ended(conn: &mut AsyncPgConnection, batch: i64) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM sessions WHERE id IN (\
+           SELECT id FROM sessions \
+           WHERE revoked_at IS NOT NULL OR expires_at <= now() \
+           LIMIT $1 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(batch)
+    .execute(conn)
+    .await
+}

@@ -57,10 +57,37 @@ impl UserChanges {
 /// account, if that is why it failed.
 pub fn taken_field(error: &diesel::result::Error) -> Option<&'static str> {
     match super::violated_unique_constraint(error)? {
-        "users_username_key" => Some("username"),
+        "users_username_key" | "users_username_lower_key" => Some("username"),
         "users_email_lower_key" => Some("email"),
         _ => None,
     }
+}
+
+/// Which of `username` and `email` another account already has, if any:
+/// asked before a registration pays for its password hash. (The unique
+/// indexes stay the rule: [`insert`] still meets them in a race.)
+pub async fn taken_by_another(
+    conn: &mut AsyncPgConnection,
+    username: &str,
+    email: &str,
+) -> QueryResult<Option<&'static str>> {
+    let found: Option<(String, String)> = users::table
+        .filter(
+            lower(users::username)
+                .eq(lower(username))
+                .or(lower(users::email).eq(lower(email))),
+        )
+        .select((users::username, users::email))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.map(|(taken, _)| {
+        if taken.to_lowercase() == username.to_lowercase() {
+            "username"
+        } else {
+            "email"
+        }
+    }))
 }
 
 /// Inserts an account; a taken username or email is a unique violation

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+
 use super::text::{self, BLANK};
 use super::{field_errors, Invalid, Patch};
 use crate::error::FieldErrors;
@@ -11,20 +13,30 @@ pub const EMAIL_MAX: usize = 254;
 pub const URL_MAX: usize = 2_000;
 pub const BIO_MAX: usize = 2_000;
 
-/// A username: letters, digits, `_`, `-` and `.`, at most [`USERNAME_MAX`].
+/// Unicode NFC: a name typed with a combining accent (e + U+0301) and one
+/// typed with the precomposed letter (é) are the same name, stored once.
+fn nfc(value: Option<String>) -> Option<String> {
+    value.map(|v| v.nfc().collect())
+}
+
+/// A username: letters, digits, `_`, `-` and `.`, at least one letter or
+/// digit (so never `.` or `..`, which no profile URL could reach), at most
+/// [`USERNAME_MAX`], in NFC. Unique whatever its case (migration 005).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
 impl Username {
     pub fn parse(value: Option<String>) -> Result<Self, Invalid> {
-        let value = text::required(value, USERNAME_MAX)?;
-        if value
+        let value = text::required(nfc(value), USERNAME_MAX)?;
+        if !value
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
         {
-            Ok(Self(value))
-        } else {
             Err("may contain only letters, digits, '_', '-' and '.'".into())
+        } else if !value.chars().any(char::is_alphanumeric) {
+            Err("must contain a letter or a digit".into())
+        } else {
+            Ok(Self(value))
         }
     }
 
@@ -39,7 +51,7 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(value: Option<String>) -> Result<Self, Invalid> {
-        let value = text::required(value, EMAIL_MAX)?;
+        let value = text::required(nfc(value), EMAIL_MAX)?;
         let well_formed = match value.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
@@ -139,7 +151,7 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn parse(email: Option<String>, password: Option<String>) -> Result<Self, FieldErrors> {
-        let email = text::required(email, EMAIL_MAX);
+        let email = text::required(nfc(email), EMAIL_MAX);
         let password = password
             .filter(|p| !p.is_empty())
             .ok_or_else(|| Invalid::from(BLANK));
@@ -209,6 +221,14 @@ mod tests {
         );
         assert!(Username::parse(Some("a b".into())).is_err());
         assert!(Username::parse(Some("a/b".into())).is_err());
+        for hostile in [".", "..", "...", "-", "_."] {
+            assert!(Username::parse(Some(hostile.into())).is_err(), "{hostile}");
+        }
+        assert_eq!(
+            Username::parse(Some("Zoe\u{301}".into())).map(Username::into_inner),
+            Ok("Zo\u{e9}".to_owned()),
+            "NFC"
+        );
         assert!(Username::parse(Some("x".repeat(65))).is_err());
     }
 

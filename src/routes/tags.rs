@@ -12,17 +12,25 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_tags);
 }
 
-/// Spec: GET /tags (Get tags): every tag some article carries, by name.
+/// Tags in the answer at most.
+pub const TAGS_LIMIT: i64 = 100;
+/// How many of the newest tag uses the popularity is counted over.
+const TAGS_WINDOW: i64 = 10_000;
+
+/// Spec: GET /tags (Get tags): the popular tags, at most 100: those most
+/// used by the newest 10,000 tag uses, most used first. The spec returns
+/// every tag; with no bound that answer grows forever, and with a bound by
+/// name anyone could push every real tag off it with a hundred new ones.
 #[utoipa::path(
     tag = "Tags",
     responses(
-        (status = 200, description = "Tags in use", body = TagsResponse),
+        (status = 200, description = "At most 100 popular tags: the most used among the newest 10,000 tag uses, most used first", body = TagsResponse),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 #[get("/tags")]
 async fn list_tags(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
-    let tags = articles::tags_in_use(&mut conn).await?;
+    let tags = articles::popular_tags(&mut conn, TAGS_WINDOW, TAGS_LIMIT).await?;
     Ok(HttpResponse::Ok().json(TagsResponse { tags }))
 }

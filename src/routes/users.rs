@@ -4,6 +4,7 @@
 use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use diesel_async::AsyncConnection;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -34,8 +35,8 @@ pub struct NewUserPayload {
     #[serde(default)]
     email: Option<String>,
     #[serde(default)]
-    #[schema(format = Password)]
-    password: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
+    password: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -48,8 +49,8 @@ pub struct LoginPayload {
     #[serde(default)]
     email: Option<String>,
     #[serde(default)]
-    #[schema(format = Password)]
-    password: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
+    password: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -69,7 +70,7 @@ pub struct UserUpdatePayload {
     email: Patch<String>,
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Password)]
-    password: Patch<String>,
+    password: Patch<SecretString>,
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     bio: Patch<String>,
@@ -100,6 +101,12 @@ fn new_token() -> AppResult<String> {
     token::generate().map_err(AppError::internal)
 }
 
+/// A password out of its request type (which keeps it out of `Debug`),
+/// for the domain type that checks it (whose `Debug` hides it too).
+fn exposed(password: Option<SecretString>) -> Option<String> {
+    password.map(|password| password.expose_secret().to_owned())
+}
+
 /// A taken username or email is the client's conflict, not a failure.
 fn conflict_or(error: diesel::result::Error) -> AppError {
     match users::taken_field(&error) {
@@ -117,6 +124,7 @@ fn conflict_or(error: diesel::result::Error) -> AppError {
         (status = 201, description = "Registered", body = UserResponse),
         (status = 409, description = "Username or email taken", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ErrorBody),
+        (status = 503, description = "Too busy hashing passwords; see Retry-After", body = ErrorBody),
     )
 )]
 #[post("/users")]
@@ -125,11 +133,18 @@ async fn register(
     body: JsonBody<RegisterRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.user;
-    let new = NewUser::parse(payload.username, payload.email, payload.password)?;
-
-    let password_hash = password::hash(new.password.into_inner()).await?;
+    let new = NewUser::parse(payload.username, payload.email, exposed(payload.password))?;
     let username = new.username.into_inner();
     let email = new.email.into_inner();
+
+    // A taken name is answered before the hash: a flood of registrations
+    // of existing accounts costs one indexed query each, not a hash.
+    if let Some(field) =
+        users::taken_by_another(&mut *state.pool.get().await?, &username, &email).await?
+    {
+        return Err(AppError::Conflict(field));
+    }
+    let password_hash = password::hash(new.password.into_inner()).await?;
     let token = new_token()?;
     let mut conn = state.pool.get().await?;
     let user = conn
@@ -161,6 +176,7 @@ async fn register(
         (status = 401, description = "Invalid credentials", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ErrorBody),
         (status = 429, description = "Too many failed logins; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too busy hashing passwords; see Retry-After", body = ErrorBody),
     )
 )]
 #[post("/users/login")]
@@ -170,26 +186,37 @@ async fn login(
     body: JsonBody<LoginRequest>,
 ) -> AppResult<HttpResponse> {
     let payload = body.parse()?.user;
-    let Credentials { email, password } = Credentials::parse(payload.email, payload.password)?;
+    let Credentials { email, password } =
+        Credentials::parse(payload.email, exposed(payload.password))?;
 
-    // The peer address, not X-Forwarded-For, which any client can write.
-    let address = request.peer_addr().map(|a| a.ip());
+    // X-Forwarded-For only from a trusted proxy: any client can write it.
+    let address = state
+        .trusted_proxies
+        .client_address(request.peer_addr().map(|a| a.ip()), request.headers());
     let throttle = &state.login_throttle;
-    if let Some(wait) = throttle.blocked_for(address, &email) {
-        return Err(AppError::TooManyFailedLogins {
+    // Counted as a failure from here until the password proves right.
+    throttle
+        .begin(address, &email)
+        .map_err(|wait| AppError::TooManyFailedLogins {
             retry_after_secs: wait.as_secs().max(1),
-        });
-    }
+        })?;
     // The connection goes back to the pool before the hash: a login may
     // wait a long time for a hashing thread, and every other request needs
     // the pool meanwhile.
     let user = users::find_by_email(&mut *state.pool.get().await?, &email).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    if !password::verify(password, stored_hash).await? {
-        throttle.record_failure(address, &email);
+    let verified = match password::verify(password, stored_hash).await {
+        Ok(verified) => verified,
+        // Not checked (e.g. the hashing queue is full): no failure either.
+        Err(error) => {
+            throttle.cancel(address, &email);
+            return Err(error.into());
+        }
+    };
+    if !verified {
         return Err(AppError::InvalidCredentials);
     }
-    throttle.record_success(&email);
+    throttle.succeeded(address, &email);
     let user = user.ok_or(AppError::InvalidCredentials)?;
     if user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !state.auth.demo_login_allowed {
         tracing::warn!(
@@ -239,7 +266,11 @@ async fn update_user(
     let requested = UserChanges::parse(
         payload.username,
         payload.email,
-        payload.password,
+        match payload.password {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(password) => Patch::Value(password.expose_secret().to_owned()),
+        },
         payload.bio,
         payload.image,
     )?;
@@ -286,4 +317,38 @@ async fn end_session(auth: AuthUser, state: web::Data<AppState>) -> AppResult<Ht
     let mut conn = state.pool.get().await?;
     sessions::revoke(&mut conn, auth.session_id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request type printed with `{:?}` (by a future log line, a panic
+    /// message) shows no password.
+    #[test]
+    fn request_types_do_not_show_passwords_in_debug() {
+        let secret = "hunter2-correct-horse";
+        let registration: RegisterRequest = serde_json::from_value(serde_json::json!(
+            {"user": {"username": "u", "email": "u@x.org", "password": secret}}
+        ))
+        .unwrap();
+        let credentials: LoginRequest = serde_json::from_value(serde_json::json!(
+            {"user": {"email": "u@x.org", "password": secret}}
+        ))
+        .unwrap();
+        let change: UpdateUserRequest =
+            serde_json::from_value(serde_json::json!({"user": {"password": secret}})).unwrap();
+        for shown in [
+            format!("{registration:?}"),
+            format!("{credentials:?}"),
+            format!("{change:?}"),
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert_eq!(
+            exposed(credentials.user.password).as_deref(),
+            Some(secret),
+            "the handler still gets it"
+        );
+    }
 }

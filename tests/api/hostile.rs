@@ -215,3 +215,397 @@ async fn hostile_requests_get_4xx_in_the_error_shape_and_change_nothing() {
     );
     assert_eq!(snapshot(&app).await, before, "the database changed");
 }
+
+/// Made-up methods and paths never become metric labels: any token is a
+/// valid HTTP method, and any path can be asked for, so labels taken from
+/// them would grow /metrics (and the server's memory) without bound.
+#[tokio::test]
+async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
+    let app = spawn_app().await;
+    let long = "X".repeat(8_000);
+    let round = |i: usize| {
+        let app = &app;
+        let long = long.clone();
+        async move {
+            let method = Method::from_bytes(format!("BREW{i}").as_bytes()).expect("a token");
+            for path in [
+                format!("/api/articles?x={i}"),
+                format!("/random-path-{i}"),
+                format!("/api/no-such-thing-{i}"),
+            ] {
+                app.client
+                    .request(method.clone(), format!("{}{path}", app.address))
+                    .send()
+                    .await
+                    .expect("answered");
+            }
+            app.client
+                .get(format!("{}/unmatched-{i}/{long}", app.address))
+                .send()
+                .await
+                .expect("answered");
+            // Answered or refused at the protocol level: either way no label.
+            let method = Method::from_bytes(format!("{long}{i}").as_bytes()).expect("a token");
+            let _ = app
+                .client
+                .request(method, format!("{}/api/tags", app.address))
+                .send()
+                .await;
+        }
+    };
+    let series = |text: &str| text.lines().filter(|l| !l.starts_with('#')).count();
+
+    // /metrics counts itself from its second scrape on.
+    crate::http::metrics(&app.client, &app.address).await;
+    round(0).await;
+    let after_one = crate::http::metrics(&app.client, &app.address).await;
+    for i in 1..40 {
+        round(i).await;
+    }
+    let after_forty = crate::http::metrics(&app.client, &app.address).await;
+
+    for needle in ["BREW", "random-path", "no-such-thing", "unmatched-", "XXXX"] {
+        assert!(
+            !after_forty.contains(needle),
+            "{needle:?} became a label:\n{}",
+            after_forty
+                .lines()
+                .filter(|l| l.contains(needle))
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    // Forty rounds of new methods and paths add no series to the first.
+    assert_eq!(
+        series(&after_forty),
+        series(&after_one),
+        "the metrics grew with made-up methods or paths"
+    );
+}
+
+/// Sends `method path` with `body` while another transaction has deleted
+/// the article but not yet committed: the request reads the article (the
+/// delete is not visible yet), then its write waits for the deleting
+/// transaction's row lock, which is released by the commit. That is the
+/// race of a comment, a favorite or an update against a DELETE, made
+/// deterministic.
+async fn during_a_delete(
+    app: &TestApp,
+    slug: &str,
+    method: Method,
+    path: String,
+    token: &str,
+    body: Option<Value>,
+) -> (reqwest::StatusCode, Value) {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    let mut deleter = app.db.connect().await;
+    let mut watcher = app.db.connect().await;
+    let client = app.client.clone();
+    let url = format!("{}{path}", app.address);
+    let token = token.to_owned();
+    let request = deleter
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            diesel::sql_query("DELETE FROM articles WHERE slug = $1")
+                .bind::<diesel::sql_types::Text, _>(slug)
+                .execute(conn)
+                .await?;
+            let request = tokio::spawn(async move {
+                let mut request = client
+                    .request(method, url)
+                    .header("Authorization", format!("Token {token}"));
+                if let Some(body) = body {
+                    request = request.json(&body);
+                }
+                let response = request.send().await.expect("answered");
+                let status = response.status();
+                (
+                    status,
+                    response.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            });
+            // Wait (without a time limit that could fail a slow machine
+            // spuriously, but not forever) until the request's write is
+            // blocked on the deleted row.
+            let mut blocked = false;
+            for _ in 0..3000 {
+                let waiting = select_texts(
+                    &mut watcher,
+                    "SELECT count(*)::text AS value FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .await;
+                if waiting != ["0"] {
+                    blocked = true;
+                    break;
+                }
+                if request.is_finished() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert!(blocked, "the request never waited for the deleted row");
+            Ok(request)
+        })
+        .await
+        .expect("the delete commits");
+    request.await.expect("the request task")
+}
+
+#[tokio::test]
+async fn writes_racing_a_delete_of_their_article_get_404_not_500() {
+    let app = spawn_app().await;
+    let author = app.register("author").await;
+    let reader = app.register("reader").await;
+    let writes: [(Method, &str, Option<Value>, &str); 3] = [
+        (
+            Method::POST,
+            "comments",
+            Some(json!({"comment": {"body": "first!"}})),
+            "reader",
+        ),
+        (Method::POST, "favorite", None, "reader"),
+        (
+            Method::PUT,
+            "",
+            Some(json!({"article": {"body": "edited"}})),
+            "author",
+        ),
+    ];
+    for (method, tail, body, who) in writes {
+        let slug = app
+            .create_article(&author, &format!("Doomed {tail}"), &["t"])
+            .await;
+        let path = if tail.is_empty() {
+            format!("/api/articles/{slug}")
+        } else {
+            format!("/api/articles/{slug}/{tail}")
+        };
+        let token = if who == "author" { &author } else { &reader };
+        let (status, reply) =
+            during_a_delete(&app, &slug, method.clone(), path.clone(), token, body).await;
+        assert_eq!(status, 404, "{method} {path}: {reply}");
+        assert_eq!(reply["errors"]["article"][0], "not found", "{reply}");
+    }
+    let mut conn = app.db.connect().await;
+    let left = select_texts(
+        &mut conn,
+        "SELECT format('%s comments, %s favorites, %s articles', \
+         (SELECT count(*) FROM comments), (SELECT count(*) FROM favorites), \
+         (SELECT count(*) FROM articles a JOIN users u ON u.id = a.author_id \
+          WHERE u.username = 'author')) AS value",
+    )
+    .await;
+    assert_eq!(
+        left,
+        ["0 comments, 0 favorites, 0 articles"],
+        "nothing half-written is left behind"
+    );
+}
+
+/// Parallel guesses cannot outrun the login throttle: an attempt counts
+/// from the moment it starts, not after its (slow) hash, so of 60 wrong
+/// passwords sent at once exactly the budget (10 by default) is checked.
+#[tokio::test]
+async fn parallel_wrong_passwords_are_throttled_while_in_flight() {
+    let app = spawn_app().await;
+    app.register("victim").await;
+    let guesses = (0..60).map(|i| {
+        let client = app.client.clone();
+        let url = format!("{}/api/users/login", app.address);
+        async move {
+            client
+                .post(url)
+                .json(&json!({"user": {"email": "victim@example.org", "password": format!("guess-{i}-wrong")}}))
+                .send()
+                .await
+                .expect("answered")
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let count = |code: u16| statuses.iter().filter(|s| **s == code).count();
+    assert_eq!((count(401), count(429)), (10, 50), "statuses: {statuses:?}");
+}
+
+/// Every list has a bound: a page of comments (100 unless asked for
+/// fewer), at most 100 tags, and an offset of at most 10,000, so that no
+/// request's answer or work grows with the data.
+#[tokio::test]
+async fn every_list_is_bounded() {
+    let app = spawn_app().await;
+    let token = app.register("prolific").await;
+    let slug = app.create_article(&token, "Busy thread", &["hot"]).await;
+    let comments_path = format!("/api/articles/{slug}/comments");
+    for i in 0..105 {
+        let reply = app
+            .post(
+                &comments_path,
+                Some(&token),
+                json!({"comment": {"body": format!("comment {i}")}}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+
+    let first = app.get(&comments_path, None).await;
+    assert_eq!(first.status, 200);
+    let first = first.body["comments"].as_array().expect("a list").clone();
+    assert_eq!(first.len(), 100, "the default page");
+    assert_eq!(first[0]["body"], "comment 104", "newest first");
+    let rest = app
+        .get(&format!("{comments_path}?limit=10&offset=100"), None)
+        .await;
+    let rest: Vec<&str> = rest.body["comments"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|c| c["body"].as_str())
+        .collect();
+    assert_eq!(
+        rest,
+        [
+            "comment 4",
+            "comment 3",
+            "comment 2",
+            "comment 1",
+            "comment 0"
+        ]
+    );
+
+    for path in [
+        format!("{comments_path}?limit=101"),
+        format!("{comments_path}?offset=10001"),
+        "/api/articles?offset=1000000000".to_owned(),
+        "/api/articles/feed?offset=10001".to_owned(),
+    ] {
+        let reply = app.get(&path, Some(&token)).await;
+        assert_eq!(reply.status, 422, "{path}: {}", reply.body);
+        assert!(is_error_shape(&reply.body), "{path}: {}", reply.body);
+    }
+
+    // 11 articles of 10 new tags each, and "hot" on three of them.
+    for a in 0..11 {
+        let mut tags: Vec<String> = (0..10).map(|t| format!("tag-{a}-{t}")).collect();
+        if a < 2 {
+            tags.push("hot".to_owned());
+        }
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        app.create_article(&token, &format!("Tagged {a}"), &tags)
+            .await;
+    }
+    let tags = app.get("/api/tags", None).await;
+    let tags = tags.body["tags"].as_array().expect("a list");
+    assert_eq!(tags.len(), 100, "capped");
+    assert_eq!(tags[0], "hot", "the most used first");
+}
+
+/// One name, one account: usernames and emails are unique whatever their
+/// case and Unicode spelling (NFC), and names no profile URL could reach
+/// (`.`, `..`) are refused.
+#[tokio::test]
+async fn names_are_unique_whatever_their_case_or_spelling_and_never_path_hostile() {
+    let app = spawn_app().await;
+    let register = |username: &str, email: &str| {
+        app.post(
+            "/api/users",
+            None,
+            json!({"user": {"username": username, "email": email, "password": "password123"}}),
+        )
+    };
+    assert_eq!(register("Casey", "casey@example.org").await.status, 201);
+    let again = register("casey", "other@example.org").await;
+    assert_eq!(
+        (again.status.as_u16(), again.error("username")),
+        (409, "has already been taken")
+    );
+    let again = register("someone", "CASEY@Example.org").await;
+    assert_eq!(
+        (again.status.as_u16(), again.error("email")),
+        (409, "has already been taken")
+    );
+
+    let composed = register("Zo\u{e9}", "zoe@example.org").await;
+    assert_eq!(composed.status, 201, "{}", composed.body);
+    let decomposed = register("Zoe\u{301}", "zoe2@example.org").await;
+    assert_eq!(decomposed.status, 409, "{}", decomposed.body);
+    let spelled = register("Jose\u{301}", "jose@example.org").await;
+    assert_eq!(
+        spelled.body["user"]["username"], "Jos\u{e9}",
+        "stored in NFC"
+    );
+
+    for hostile in [".", "..", "..."] {
+        let reply = register(hostile, &format!("dots{}@example.org", hostile.len())).await;
+        assert_eq!(reply.status, 422, "{hostile}: {}", reply.body);
+        assert!(is_error_shape(&reply.body));
+    }
+
+    let token = app.register("renamer").await;
+    let rename = app
+        .put(
+            "/api/user",
+            Some(&token),
+            json!({"user": {"username": "CASEY"}}),
+        )
+        .await;
+    assert_eq!(rename.status, 409, "{}", rename.body);
+}
+
+/// Behind a trusted proxy every client has its own login budget (the
+/// address the proxy reports); from an untrusted peer the same header is
+/// ignored, so a client cannot escape its budget by writing it.
+#[tokio::test]
+async fn forwarded_for_counts_only_from_a_trusted_proxy() {
+    async fn fail_logins(app: &TestApp, forwarded_for: &str, count: usize, tag: &str) -> Vec<u16> {
+        let mut statuses = Vec::new();
+        for i in 0..count {
+            let status = app
+                .client
+                .post(format!("{}/api/users/login", app.address))
+                .header("X-Forwarded-For", forwarded_for)
+                .json(&json!({"user": {"email": format!("nobody-{tag}-{i}@example.org"), "password": "wrong-password"}}))
+                .send()
+                .await
+                .expect("answered")
+                .status()
+                .as_u16();
+            statuses.push(status);
+        }
+        statuses
+    }
+
+    // 2 failures per account, so 20 per address.
+    let behind_proxy = crate::helpers::spawn_app_with(&[
+        "--trusted-proxies",
+        "127.0.0.0/8",
+        "--login-max-failures",
+        "2",
+    ])
+    .await;
+    assert_eq!(
+        fail_logins(&behind_proxy, "203.0.113.1", 20, "a").await,
+        [401; 20]
+    );
+    assert_eq!(
+        fail_logins(&behind_proxy, "203.0.113.1", 1, "b").await,
+        [429]
+    );
+    assert_eq!(
+        fail_logins(&behind_proxy, "203.0.113.2", 1, "c").await,
+        [401],
+        "another client behind the same proxy is not blocked"
+    );
+
+    let direct = crate::helpers::spawn_app_with(&["--login-max-failures", "2"]).await;
+    assert_eq!(
+        fail_logins(&direct, "203.0.113.1", 20, "a").await,
+        [401; 20]
+    );
+    assert_eq!(
+        fail_logins(&direct, "203.0.113.2", 1, "c").await,
+        [429],
+        "a forged header from an untrusted peer changes nothing"
+    );
+}

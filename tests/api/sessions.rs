@@ -1,5 +1,6 @@
 use serde_json::json;
 
+use crate::database::select_texts;
 use crate::helpers::{spawn_app, spawn_app_on, spawn_app_with};
 
 #[tokio::test]
@@ -94,5 +95,52 @@ async fn last_used_is_not_written_on_every_request() {
     assert_eq!(
         crate::database::select_texts(&mut conn, last_used).await,
         before
+    );
+}
+
+/// Ended and expired sessions are deleted by the server itself (at boot,
+/// then periodically), and live ones are kept.
+#[tokio::test]
+async fn ended_and_expired_sessions_are_deleted_and_live_ones_kept() {
+    use diesel_async::RunQueryDsl;
+    let app = spawn_app().await;
+    let live = app.register("keeper").await;
+    let ended = app.login("keeper@example.org", "password123").await.body["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expiring = app.login("keeper@example.org", "password123").await.body["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.delete("/api/user/session", Some(&ended)).await.status,
+        204
+    );
+    let db = app.stop().await;
+    let mut conn = db.connect().await;
+    // Expire the newest session (moving its creation back too, as the
+    // table's CHECK requires expiry after creation).
+    diesel::sql_query(
+        "UPDATE sessions SET created_at = now() - interval '2 days', \
+         expires_at = now() - interval '1 day' \
+         WHERE id = (SELECT max(id) FROM sessions)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("expire a session");
+    const COUNT: &str = "SELECT count(*)::text AS value FROM sessions";
+    assert_eq!(select_texts(&mut conn, COUNT).await, ["3"]);
+
+    let restarted = spawn_app_on(db, &[]).await;
+    assert_eq!(
+        select_texts(&mut conn, COUNT).await,
+        ["1"],
+        "the ended and the expired one are gone"
+    );
+    assert_eq!(restarted.get("/api/user", Some(&live)).await.status, 200);
+    assert_eq!(
+        restarted.get("/api/user", Some(&expiring)).await.status,
+        401
     );
 }

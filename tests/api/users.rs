@@ -351,7 +351,12 @@ async fn failed_logins_are_throttled_per_account_and_address_but_successes_never
         blocked_body["errors"]["credentials"][0],
         "too many failed attempts; retry later"
     );
-    assert_eq!(same_address.status, 429, "the address is blocked too");
+    // An address has ten times an account's budget: one client's failures
+    // for one account do not block everyone behind the same address.
+    assert_eq!(
+        same_address.status, 200,
+        "another account from the same address"
+    );
     assert!(successes.iter().all(|s| *s == 200), "{successes:?}");
 }
 

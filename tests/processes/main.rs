@@ -6,6 +6,7 @@ mod support;
 
 mod boot;
 mod faults;
+mod hardening;
 mod migrations;
 mod secrets;
 mod tls;

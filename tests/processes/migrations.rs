@@ -38,7 +38,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"status": "ready", "schema_version": "003", "pending_migrations": []})
+        json!({"status": "ready", "schema_version": "005", "pending_migrations": []})
     );
     let mut conn = db.connect().await;
     let tables = select_texts(
@@ -63,7 +63,10 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
             "users"
         ]
     );
-    assert_eq!(applied_versions(&db).await, ["001", "002", "003"]);
+    assert_eq!(
+        applied_versions(&db).await,
+        ["001", "002", "003", "004", "005"]
+    );
     let hashes = select_texts(
         &mut conn,
         "SELECT password_hash AS value FROM users \
@@ -107,14 +110,17 @@ async fn a_second_boot_applies_nothing_and_says_the_schema_is_up_to_date() {
         .filter_map(|e| e["message"].as_str().map(str::to_owned))
         .collect();
     assert!(
-        messages.iter().any(|m| m == "schema up to date at 003"),
+        messages.iter().any(|m| m == "schema up to date at 005"),
         "{messages:#?}"
     );
     assert!(
         !messages.iter().any(|m| m.starts_with("applied migration")),
         "{messages:#?}"
     );
-    assert_eq!(applied_versions(&db).await, ["001", "002", "003"]);
+    assert_eq!(
+        applied_versions(&db).await,
+        ["001", "002", "003", "004", "005"]
+    );
 }
 
 /// Starts `count` servers at once on one database and waits for all.
@@ -160,7 +166,7 @@ async fn eight_servers_booting_at_once_apply_each_migration_exactly_once() {
     let (servers, took) = boot_concurrently(&db, 8, &["serve"]).await;
     eprintln!("eight concurrent boots ready in {took:?}");
 
-    assert_migrated_once(&db, &servers, &["001", "002", "003"]).await;
+    assert_migrated_once(&db, &servers, &["001", "002", "003", "004", "005"]).await;
     let mut conn = db.connect().await;
     let demo = select_texts(
         &mut conn,
@@ -337,4 +343,231 @@ async fn every_foreign_key_has_an_index_starting_with_its_columns() {
         unindexed.is_empty(),
         "foreign keys without an index: {unindexed:?}"
     );
+}
+
+/// As [`step`], but a failing step is returned, not a panic.
+async fn try_step(
+    db: &TestDatabase,
+    index: usize,
+    direction: &'static str,
+) -> Result<String, String> {
+    let mut harness = AsyncConnectionWrapper::<AsyncPgConnection>::from(db.connect().await);
+    tokio::task::spawn_blocking(move || {
+        let migration = embedded_in_order().swap_remove(index);
+        harness.applied_migrations().map_err(|e| e.to_string())?;
+        match direction {
+            "up" => harness.run_migration(migration.as_ref()).map(drop),
+            _ => harness.revert_migration(migration.as_ref()).map(drop),
+        }
+        .map_err(|e| format!("{}: {e}", migration.name()))?;
+        Ok(migration.name().to_string())
+    })
+    .await
+    .unwrap()
+}
+
+async fn migrate_all(db: &TestDatabase) {
+    let mut harness = AsyncConnectionWrapper::<AsyncPgConnection>::from(db.connect().await);
+    tokio::task::spawn_blocking(move || {
+        harness
+            .run_pending_migrations(MigrationSet::Embedded)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+async fn execute(conn: &mut AsyncPgConnection, sql: &str) {
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query(sql)
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// 003 counted the articles before its triggers existed; an article
+/// committed in between was never counted. 004 counts again: whatever the
+/// shards say before, they add up to the real count after.
+#[tokio::test]
+async fn the_recount_migration_repairs_a_count_that_missed_articles() {
+    let db = TestDatabase::create().await;
+    migrate_all(&db).await;
+    let mut conn = db.connect().await;
+    // The article 003's count missed: in the table, not in the shards.
+    execute(
+        &mut conn,
+        "INSERT INTO users (username, email, password_hash) \
+         VALUES ('late', 'late@example.org', '$argon2id$late')",
+    )
+    .await;
+    execute(
+        &mut conn,
+        "INSERT INTO articles (author_id, slug, title, description, body) \
+         SELECT id, 'late', 'Late', 'd', 'b' FROM users WHERE username = 'late'",
+    )
+    .await;
+    execute(&mut conn, "UPDATE article_count_shards SET articles = articles - 1 WHERE shard = (SELECT min(shard) FROM article_count_shards WHERE articles > 0)").await;
+    let kept_and_real = "SELECT format('%s/%s', (SELECT sum(articles) FROM article_count_shards), \
+                         (SELECT count(*) FROM articles)) AS value";
+    assert_eq!(select_texts(&mut conn, kept_and_real).await, ["1/2"]);
+
+    let recount = embedded_in_order()
+        .iter()
+        .position(|m| m.name().to_string() == "004_recount_articles")
+        .expect("the recount migration");
+    try_step(&db, recount, "down").await.unwrap();
+    try_step(&db, recount, "up").await.unwrap();
+
+    assert_eq!(select_texts(&mut conn, kept_and_real).await, ["2/2"]);
+}
+
+/// Reverting 002 removes exactly the demo account, its article and tags,
+/// and 002 applies again afterwards, with other users' data untouched;
+/// when that is impossible (the tags are in use elsewhere, or another
+/// account took the name), the revert refuses and changes nothing,
+/// instead of leaving a database where 002 can never apply again.
+#[tokio::test]
+async fn reverting_the_seed_takes_exactly_its_rows_or_refuses() {
+    let db = TestDatabase::create().await;
+    migrate_all(&db).await;
+    let mut conn = db.connect().await;
+    execute(
+        &mut conn,
+        "INSERT INTO users (username, email, password_hash) \
+         VALUES ('other', 'other@example.org', '$argon2id$other')",
+    )
+    .await;
+    execute(
+        &mut conn,
+        "INSERT INTO articles (author_id, slug, title, description, body) \
+         SELECT id, 'others', 'Others', 'd', 'b' FROM users WHERE username = 'other'",
+    )
+    .await;
+    execute(
+        &mut conn,
+        "INSERT INTO article_tags (article_id, tag_id) \
+         SELECT a.id, t.id FROM articles a, tags t WHERE a.slug = 'others' AND t.name = 'welcome'",
+    )
+    .await;
+    let seed = 1;
+    let everything = "SELECT string_agg(format('%s:%s', u.username, coalesce(a.slug, '-')), ' ' \
+                      ORDER BY u.username, a.slug) AS value \
+                      FROM users u LEFT JOIN articles a ON a.author_id = u.id";
+    let before = select_texts(&mut conn, everything).await;
+
+    let refused = try_step(&db, seed, "down").await.unwrap_err();
+    assert!(
+        refused.contains("other articles carry the tags welcome or conduit"),
+        "{refused}"
+    );
+    assert_eq!(select_texts(&mut conn, everything).await, before);
+    assert_eq!(
+        applied_versions(&db).await,
+        ["001", "002", "003", "004", "005"]
+    );
+
+    // Without the shared tag, the revert takes the seed alone and 002
+    // applies again on a database with other users' data.
+    execute(&mut conn, "DELETE FROM article_tags WHERE article_id = (SELECT id FROM articles WHERE slug = 'others')").await;
+    try_step(&db, seed, "down").await.unwrap();
+    assert_eq!(select_texts(&mut conn, everything).await, ["other:others"]);
+    try_step(&db, seed, "up").await.unwrap();
+    assert_eq!(select_texts(&mut conn, everything).await, before);
+
+    // The seed renamed, and someone else took the name: refused again,
+    // and nobody's account is deleted.
+    execute(
+        &mut conn,
+        "UPDATE users SET username = 'demo-old' WHERE username = 'demo'",
+    )
+    .await;
+    execute(
+        &mut conn,
+        "UPDATE users SET username = 'demo' WHERE username = 'other'",
+    )
+    .await;
+    let before = select_texts(&mut conn, everything).await;
+    let refused = try_step(&db, seed, "down").await.unwrap_err();
+    assert!(
+        refused.contains("another account has the username demo"),
+        "{refused}"
+    );
+    assert_eq!(select_texts(&mut conn, everything).await, before);
+}
+
+/// CONDUIT_STRICT_SCHEMA refuses a database it does not know before it
+/// applies anything, not after.
+#[tokio::test]
+async fn strict_schema_refuses_before_applying_pending_migrations() {
+    let db = TestDatabase::create().await;
+    migrate_all(&db).await;
+    let newest = embedded_in_order().len() - 1;
+    try_step(&db, newest, "down").await.unwrap();
+    let mut conn = db.connect().await;
+    execute(
+        &mut conn,
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('999')",
+    )
+    .await;
+    let before = applied_versions(&db).await;
+
+    let mut server =
+        ConduitProcess::spawn(&db.url(), &["serve"], &[("CONDUIT_STRICT_SCHEMA", "true")]);
+    let status = server.wait_exit(BOOT).await.unwrap();
+
+    assert!(!status.success(), "{}", server.output());
+    assert!(server.output().contains("999"), "{}", server.output());
+    assert_eq!(applied_versions(&db).await, before, "nothing was applied");
+}
+
+/// 005 makes usernames unique whatever their case; where accounts already
+/// differ only in case it stops, naming them, and deletes nothing.
+#[tokio::test]
+async fn the_case_insensitive_username_migration_lists_conflicts_and_deletes_nothing() {
+    let db = TestDatabase::create().await;
+    migrate_all(&db).await;
+    let unique = embedded_in_order()
+        .iter()
+        .position(|m| m.name().to_string() == "005_username_unique_any_case")
+        .expect("the migration");
+    try_step(&db, unique, "down").await.unwrap();
+    let mut conn = db.connect().await;
+    for (name, email) in [("Bob", "bob1@example.org"), ("bob", "bob2@example.org")] {
+        execute(
+            &mut conn,
+            &format!(
+                "INSERT INTO users (username, email, password_hash) \
+                 VALUES ('{name}', '{email}', '$argon2id$x')"
+            ),
+        )
+        .await;
+    }
+
+    let refused = try_step(&db, unique, "up").await.unwrap_err();
+
+    assert!(
+        refused.contains("usernames that differ only in case"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("Bob (id") && refused.contains("bob (id"),
+        "{refused}"
+    );
+    let bobs = "SELECT count(*)::text AS value FROM users WHERE lower(username) = 'bob'";
+    assert_eq!(select_texts(&mut conn, bobs).await, ["2"]);
+
+    execute(
+        &mut conn,
+        "UPDATE users SET username = 'bob-2' WHERE username = 'bob'",
+    )
+    .await;
+    try_step(&db, unique, "up").await.unwrap();
+    let refused = diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(
+            "INSERT INTO users (username, email, password_hash) VALUES ('BOB', 'b3@example.org', '$argon2id$x')",
+        ),
+        &mut conn,
+    )
+    .await;
+    assert!(refused.is_err(), "a third Bob got in");
 }

@@ -19,7 +19,14 @@ pub async fn bring_schema_up_to_date(
     let state = schema_state(&conn, known)
         .await
         .map_err(MigrationError::Database)?;
-    let (version, unknown, modified) = if settings.migrate_on_start && !state.pending.is_empty() {
+    let will_migrate = settings.migrate_on_start && !state.pending.is_empty();
+    // Strict: refuse before applying anything, not after (a binary that
+    // would refuse the database must not change it first).
+    if will_migrate && settings.strict_schema {
+        let modified = modified_migrations(&conn, &settings.migrations, &state.applied).await?;
+        check_schema(&state.unknown, &modified, true)?;
+    }
+    let (version, unknown, modified) = if will_migrate {
         let report = run_pending(
             conn,
             settings.migrations.clone(),

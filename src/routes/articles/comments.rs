@@ -2,17 +2,23 @@
 
 use actix_web::{delete, get, post, web, HttpResponse};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::find_article;
+use super::{find_article, or_article_gone};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::{comments, profiles};
 use crate::domain::articles::NewComment;
+use crate::domain::page::Page;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::extract::JsonBody;
 use crate::routes::views::{CommentResponse, CommentView, CommentsResponse};
 use crate::state::AppState;
+
+/// Comments per page when `limit` is not given: the most a page may hold,
+/// so that clients of the spec (which knows no paging) see every comment
+/// of all but the longest threads.
+const COMMENTS_PAGE: i64 = 100;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(add_comment)
@@ -55,22 +61,39 @@ async fn add_comment(
     let article = find_article(&mut conn, &slug).await?;
     let new = NewComment::parse(body.parse()?.comment.body)?;
 
-    let comment = comments::create(&mut conn, article.id, auth.user.id, &new.body).await?;
+    let comment = comments::create(&mut conn, article.id, auth.user.id, &new.body)
+        .await
+        .map_err(or_article_gone)?;
     Ok(HttpResponse::Created().json(CommentResponse {
         comment: CommentView::new(comment, auth.user, false),
     }))
 }
 
+/// A page of comments. The spec returns every comment; without a bound
+/// one article's thousands of long comments make every GET megabytes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CommentPageQuery {
+    /// How many comments to return (1 to 100, default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// How many comments to skip, newest first (0 to 10000, default 0).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 10000)]
+    offset: Option<String>,
+}
+
 /// Spec: GET /articles/{slug}/comments (Get comments for an article),
-/// newest first; two queries whatever their number.
+/// newest first, a page of at most 100 (an extension: `limit`, `offset`);
+/// two queries whatever their number.
 #[utoipa::path(
     tag = "Comments",
-    params(("slug" = String, Path, description = "Slug of the article")),
+    params(("slug" = String, Path, description = "Slug of the article"), CommentPageQuery),
     security((), ("Token" = [])),
     responses(
         (status = 200, description = "Newest first", body = CommentsResponse),
         (status = 401, description = "Invalid token", body = ErrorBody),
         (status = 404, description = "No such article", body = ErrorBody),
+        (status = 422, description = "Invalid limit or offset", body = ErrorBody),
     )
 )]
 #[get("/articles/{slug}/comments")]
@@ -78,10 +101,13 @@ async fn list_comments(
     auth: MaybeAuthUser,
     state: web::Data<AppState>,
     slug: web::Path<String>,
+    page: web::Query<CommentPageQuery>,
 ) -> AppResult<HttpResponse> {
+    let page =
+        Page::parse_with_default(page.limit.as_deref(), page.offset.as_deref(), COMMENTS_PAGE)?;
     let mut conn = state.pool.get().await?;
     let article = find_article(&mut conn, &slug).await?;
-    let rows = comments::for_article(&mut conn, article.id).await?;
+    let rows = comments::for_article(&mut conn, article.id, page.limit, page.offset).await?;
     let followed = match auth.user_id() {
         Some(viewer) => {
             let authors: Vec<i64> = rows.iter().map(|(_, author)| author.id).collect();

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, post, web, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{article_response, find_article};
+use super::{article_response, find_article, or_article_gone};
 use crate::auth::AuthUser;
 use crate::db::articles;
 use crate::error::{AppResult, ErrorBody};
@@ -34,7 +34,9 @@ async fn favorite_article(
 ) -> AppResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
     let article = find_article(&mut conn, &slug).await?;
-    articles::favorite(&mut conn, auth.user.id, article.id).await?;
+    articles::favorite(&mut conn, auth.user.id, article.id)
+        .await
+        .map_err(or_article_gone)?;
     article_response(&mut conn, article, Some(auth.user.id), StatusCode::OK).await
 }
 

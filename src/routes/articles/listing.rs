@@ -24,8 +24,8 @@ pub struct PageQuery {
     /// How many articles to return (1 to 100, default 20).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
-    /// How many articles to skip (default 0).
-    #[param(value_type = Option<i64>, minimum = 0)]
+    /// How many articles to skip (0 to 10000, default 0).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 10000)]
     offset: Option<String>,
 }
 

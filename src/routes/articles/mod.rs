@@ -96,6 +96,20 @@ async fn find_own_article(
     Ok(article)
 }
 
+/// A write that lost a race with a DELETE of its article: the row to
+/// update is gone (`NotFound`), or a row pointing at it cannot be written
+/// (foreign-key violation). Either way the client's answer is the 404 a
+/// moment later would have given, not a 500.
+fn or_article_gone(error: diesel::result::Error) -> AppError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::NotFound | Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+            AppError::NotFound("article")
+        }
+        other => other.into(),
+    }
+}
+
 /// The article as the API shows it to `viewer`, with `status`.
 async fn article_response(
     conn: &mut PooledConnection,
@@ -103,7 +117,9 @@ async fn article_response(
     viewer: Option<i64>,
     status: StatusCode,
 ) -> AppResult<HttpResponse> {
-    let details = articles::details(conn, article, viewer).await?;
+    let details = articles::details(conn, article, viewer)
+        .await
+        .map_err(or_article_gone)?;
     Ok(HttpResponse::build(status).json(ArticleResponse::from(details)))
 }
 
@@ -233,7 +249,7 @@ async fn update_article(
         if articles::is_slug_taken(&error) {
             AppError::Conflict("slug")
         } else {
-            error.into()
+            or_article_gone(error)
         }
     })?;
     article_response(&mut conn, updated, Some(auth.user.id), StatusCode::OK).await
