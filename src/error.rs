@@ -26,15 +26,6 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
-    /// `Ok(())` when no error was added, else a 422.
-    pub fn into_result(self) -> Result<(), AppError> {
-        if self.is_empty() {
-            Ok(())
-        } else {
-            Err(AppError::Validation(self))
-        }
-    }
-
     pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
         let mut errors = Self::default();
         errors.add(field, message);

@@ -1,5 +1,6 @@
-//! Boot, in order: wait for the database, migrate on a dedicated connection,
-//! build the pool, bind, serve.
+//! Boot, in order: wait for the database, build the pool (its first
+//! connections open in the background), migrate on a dedicated connection,
+//! bind, serve; and the stop on SIGTERM or SIGINT.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -15,8 +15,9 @@
 
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
-/// Jobs waiting per hashing thread before new ones are refused: at the
-/// OWASP parameters (13 to 50 ms a hash) under two seconds of waiting.
+/// Jobs waiting per hashing thread before new ones are refused: enough for
+/// a burst of logins, short enough that the last one waits seconds, not
+/// minutes (docs/benchmarks.md has the hash times behind it).
 const QUEUED_PER_THREAD: usize = 32;
 
 static QUEUE_LIMIT: OnceLock<usize> = OnceLock::new();
