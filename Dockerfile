@@ -4,7 +4,7 @@
 # The base images are build arguments so that a machine without access to
 # a registry can build on local stand-ins (scripts/docker/base-images.sh);
 # everyone else gets the official images.
-ARG RUST_IMAGE=rust:1.95-slim-bookworm
+ARG RUST_IMAGE=rust:1.95.0-slim-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS build

@@ -8,7 +8,7 @@
 #                         then print KEY=IMAGE lines for the compose build
 #
 #   conduit-local/debian:bookworm-slim      debootstrap --variant=minbase, trimmed like debian:bookworm-slim
-#   conduit-local/rust:VERSION-slim-bookworm   that + gcc + this machine's Rust toolchain
+#   conduit-local/rust:VERSION-slim-bookworm   that + gcc + the Rust toolchain rust-toolchain.toml pins
 #   conduit-local/postgres:15-bookworm      that + Debian's postgresql-15 + an entrypoint
 #                                           that honours the official image's variables
 #
@@ -31,7 +31,6 @@ docker info >/dev/null 2>&1 || die "the Docker engine is not reachable: start it
 
 rust_version=$(rustc --version 2>/dev/null | awk '{print $2}') \
     || die "rustc is missing: the Rust build image copies this machine's toolchain; install Rust with rustup."
-rust_minor=${rust_version%.*}
 # Builds in a container reach crates.io through this machine's network, and
 # so must trust what this machine trusts (an egress proxy may sign for it).
 ca_bundle="${CONDUIT_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
@@ -45,7 +44,7 @@ rust_digest=$( { echo "$debian_digest $rust_version"; cat "$here/rust.Dockerfile
 postgres_digest=$( { echo "$debian_digest"; cat "$here/postgres.Dockerfile" "$here/postgres-entrypoint.sh"; } | digest_of)
 
 debian_image="conduit-local/debian:$suite-slim"
-rust_image="conduit-local/rust:$rust_minor-slim-$suite"
+rust_image="conduit-local/rust:$rust_version-slim-$suite"
 postgres_image="conduit-local/postgres:15-$suite"
 
 up_to_date() { # IMAGE DIGEST
