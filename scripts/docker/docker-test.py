@@ -142,12 +142,18 @@ def login(url, credentials):
     return body["user"]["token"]
 
 
+def register(url):
+    """A new user: (credentials to log in with, the registration's token)."""
+    name = "docker" + uuid.uuid4().hex[:10]
+    credentials = {"email": f"{name}@example.org", "password": "docker-test-password"}
+    status, body = http("POST", f"{url}/api/users", {"user": {"username": name, **credentials}})
+    check(status == 201, f"registration answered {status} {body}, expected 201")
+    return credentials, body["user"]["token"]
+
+
 def register_and_write(url):
     """A new user and one article of theirs: (token, slug)."""
-    name = "docker" + uuid.uuid4().hex[:10]
-    status, body = http("POST", f"{url}/api/users", {"user": {"username": name, "email": f"{name}@example.org", "password": "docker-test-password"}})
-    check(status == 201, f"registration answered {status} {body}, expected 201")
-    token = body["user"]["token"]
+    _, token = register(url)
     article = {"article": {"title": f"Written by {name}", "description": "d", "body": "b", "tagList": ["docker"]}}
     status, body = http("POST", f"{url}/api/articles", article, token)
     check(status == 201, f"creating an article answered {status} {body}, expected 201")
@@ -288,9 +294,12 @@ def graceful_stop(report):
     app = containers("app")[0]
     grace = 20
     url = base_url()
-    # A burst of logins (each hashes a password, two at a time), and one
-    # whose body is only half sent: it is in flight whatever the timing.
-    sockets = [send_request(url, "POST", "/api/users/login", {"user": DEMO}) for _ in range(16)]
+    # A burst of logins (each hashes a password, two at a time), one per
+    # account since an account's logins in flight count against its
+    # throttle, and one whose body is only half sent: it is in flight
+    # whatever the timing.
+    accounts = [register(url)[0] for _ in range(8)]
+    sockets = [send_request(url, "POST", "/api/users/login", {"user": account}) for account in accounts]
     half_sent, rest = send_request(url, "POST", "/api/users/login", {"user": DEMO}, hold_back=10)
     sockets.append(half_sent)
     time.sleep(0.2)
