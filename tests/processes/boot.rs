@@ -229,7 +229,7 @@ async fn requests_are_logged_with_route_pattern_and_request_id_and_counted_in_me
     let client = reqwest::Client::new();
 
     let response = client
-        .get(format!("http://{address}/health"))
+        .get(format!("http://{address}/api/tags"))
         .header("x-request-id", "test-request-42")
         .header("authorization", "Token very-secret-token")
         .send()
@@ -237,7 +237,7 @@ async fn requests_are_logged_with_route_pattern_and_request_id_and_counted_in_me
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "test-request-42");
     let generated = client
-        .get(format!("http://{address}/health"))
+        .get(format!("http://{address}/api/tags"))
         .send()
         .await
         .unwrap();
@@ -246,7 +246,7 @@ async fn requests_are_logged_with_route_pattern_and_request_id_and_counted_in_me
 
     assert!(
         metrics.contains(
-            r#"conduit_http_requests_total{method="GET",route="/health",status="200"} 2"#
+            r#"conduit_http_requests_total{method="GET",route="/api/tags",status="200"} 2"#
         ),
         "{metrics}"
     );
@@ -268,7 +268,7 @@ async fn requests_are_logged_with_route_pattern_and_request_id_and_counted_in_me
         )
         .await
         .unwrap_or_else(|| panic!("no log line with the request id:\n{}", server.output()));
-    assert_eq!(line["route"], "/health");
+    assert_eq!(line["route"], "/api/tags");
     assert_eq!(line["status"], 200);
     assert!(line["latency_ms"].is_number());
     assert!(!server.output().contains("very-secret-token"));
