@@ -346,6 +346,8 @@ def scenario_sigkill(replicas, base):
         die(f"SIGKILL failed {report['failed']} requests, more than the {load.connections} that can be in flight")
 
 
+# The fixtures are numbered 9xx so that they stay the newest migrations
+# while migrations/ grows.
 def migrations_dir(name, *fixtures):
     target = OUT / name
     shutil.rmtree(target, ignore_errors=True)
@@ -372,7 +374,7 @@ def scenario_roll(replicas, base):
         replicas[i].wait_ready()
         wait_balancer(f"r{i + 1}", "UP")
         step(steps, f"replica {i + 1}: old stopped, new ready and UP"
-             + (" (migrations 004, 005 applied at its boot)" if i == 0 else ""), t, load)
+             + (" (migrations 901, 902 applied at its boot)" if i == 0 else ""), t, load)
         if i == 0:
             # An old replica serves on the expanded schema, ready, and
             # names the migrations it does not know.
@@ -408,7 +410,7 @@ def scenario_roll(replicas, base):
                               env=env, stdout=out, stderr=subprocess.STDOUT, timeout=120).returncode
     if code != 0:
         die(f"`conduit migrate run` of the contract failed: see {OUT / 'contract.log'}")
-    step(steps, "conduit migrate run (006 NOT VALID, 007 VALIDATE)", t, load)
+    step(steps, "conduit migrate run (903 NOT VALID, 904 VALIDATE)", t, load)
     report = load.finish()
     report["steps"] = steps
     valid = psql("SELECT convalidated FROM pg_constraint WHERE conname = 'articles_word_count_present'")
