@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod routes;
 pub mod schema;
 pub mod security;
+pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
