@@ -1,8 +1,7 @@
 //! Articles and comments as clients write them.
 
 use super::text;
-use super::{field_errors, Invalid, Patch};
-use crate::error::FieldErrors;
+use super::{field_errors, FieldErrors, Invalid, Patch};
 
 pub const TITLE_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 1_000;

@@ -5,8 +5,7 @@ use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 
 use super::text::{self, BLANK};
-use super::{field_errors, Invalid, Patch};
-use crate::error::FieldErrors;
+use super::{field_errors, FieldErrors, Invalid, Patch};
 
 pub const USERNAME_MAX: usize = 64;
 pub const EMAIL_MAX: usize = 254;
