@@ -11,7 +11,7 @@ mod text;
 pub mod users;
 
 pub use field_errors::FieldErrors;
-pub use patch::Patch;
+pub use patch::{Change, Patch};
 pub use slug::Slug;
 
 /// Why one field's value was refused: one message or more.
