@@ -30,7 +30,7 @@ pub enum CommandError {
 /// Runs the command the command line chose (`serve` when it chose none).
 pub async fn run(cli: &Cli) -> Result<ExitCode, CommandError> {
     let args = &cli.settings;
-    match cli.command() {
+    match cli.chosen_command() {
         Command::Serve => serve::run(args).await,
         Command::Migrate { action } => migrate::run(args, *action).await,
         Command::Healthcheck => Ok(healthcheck::run(&args.listen).await),
