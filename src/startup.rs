@@ -29,13 +29,13 @@ pub enum StartupError {
     DatabaseUnreachable(#[from] DatabaseUnreachable),
     #[error(transparent)]
     Migration(#[from] MigrationError),
-    #[error("the task building the OpenAPI document ended unexpectedly: {0}")]
+    #[error("the task building the OpenAPI document ended unexpectedly")]
     Task(#[from] tokio::task::JoinError),
-    #[error("could not build the OpenAPI document: {0}")]
+    #[error("could not build the OpenAPI document")]
     OpenApi(#[from] serde_json::Error),
-    #[error("could not build the connection pool: {0}")]
+    #[error("could not build the connection pool")]
     Pool(#[from] deadpool::managed::BuildError),
-    #[error("could not listen on {address}: {source}")]
+    #[error("could not listen on {address}")]
     Bind {
         address: String,
         source: std::io::Error,

@@ -12,7 +12,7 @@ use crate::db::migrations::MigrationError;
 use crate::db::DatabaseUnreachable;
 use crate::startup::StartupError;
 
-/// Why a command failed; `main` prints it as one sentence.
+/// Why a command failed; `main` prints it, with its causes, as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error(transparent)]
@@ -23,7 +23,7 @@ pub enum CommandError {
     DatabaseUnreachable(#[from] DatabaseUnreachable),
     #[error(transparent)]
     Migration(#[from] MigrationError),
-    #[error("server error: {0}")]
+    #[error("server error")]
     Server(#[from] std::io::Error),
 }
 
