@@ -44,7 +44,8 @@ pub enum MigrateAction {
 }
 
 impl Cli {
-    pub fn command(&self) -> &Command {
+    /// The subcommand given, or `serve` when there is none.
+    pub fn chosen_command(&self) -> &Command {
         self.command.as_ref().unwrap_or(&Command::Serve)
     }
 }
@@ -59,6 +60,6 @@ mod tests {
     /// when a command line is parsed; this checks every one of them now.
     #[test]
     fn the_command_line_definition_is_consistent() {
-        <Cli as CommandFactory>::command().debug_assert();
+        Cli::command().debug_assert();
     }
 }

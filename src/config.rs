@@ -220,14 +220,14 @@ pub struct TopologyArgs {
 pub enum ConfigError {
     #[error("DATABASE_URL is not set: export it, put it in .env (see .env.example), or pass --database-url")]
     MissingDatabaseUrl,
-    #[error("DATABASE_URL is not a postgres:// URL: {0}")]
+    #[error("DATABASE_URL is not a postgres:// URL")]
     UnparsableDatabaseUrl(#[from] url::ParseError),
     #[error("DATABASE_URL is not a postgres:// URL: {0}")]
     InvalidDatabaseUrl(String),
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
-    #[error("CONDUIT_MIGRATION_DATABASE_URL: {0}")]
-    MigrationUrl(Box<ConfigError>),
+    #[error("CONDUIT_MIGRATION_DATABASE_URL")]
+    MigrationUrl(#[source] Box<ConfigError>),
     /// A setting whose value parses but cannot work: refused at start,
     /// named, rather than failing later inside a request.
     #[error("{name}: {problem}")]

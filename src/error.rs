@@ -2,8 +2,6 @@
 //! response: `{"errors": {"<field>": ["<message>"]}}` with the right status.
 //! Unexpected errors keep their cause, logged whole once, here.
 
-use std::collections::BTreeMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -12,33 +10,7 @@ use utoipa::ToSchema;
 
 use crate::auth::hashing::HashingUnavailable;
 use crate::auth::password::PasswordError;
-
-/// Messages per field, as the spec's GenericErrorModel has them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldErrors(BTreeMap<String, Vec<String>>);
-
-impl FieldErrors {
-    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.entry(field.into()).or_default().push(message.into());
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
-        let mut errors = Self::default();
-        errors.add(field, message);
-        errors
-    }
-
-    /// Adds every message of `messages` to `field` (none is fine).
-    pub fn add_all<M: Into<String>>(&mut self, field: &str, messages: impl IntoIterator<Item = M>) {
-        for message in messages {
-            self.add(field, message);
-        }
-    }
-}
+use crate::domain::FieldErrors;
 
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]

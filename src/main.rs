@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use conduit::cli::Cli;
+use conduit::error_chain::Chain;
 use conduit::{commands, telemetry};
 
 fn main() -> ExitCode {
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
         Err(error) => {
             // In a terminal the plain line below is enough; elsewhere the
             // log collector gets it as a structured event too.
+            let error = Chain(&error);
             if !std::io::stdout().is_terminal() {
                 tracing::error!("{error}");
             }

@@ -9,7 +9,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::error::{ErrorBody, FieldErrors};
+use crate::domain::FieldErrors;
+use crate::error::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(

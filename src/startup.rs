@@ -1,9 +1,10 @@
 //! Boot, in order: wait for the database, build the pool (its first
 //! connections open in the background), migrate on a dedicated connection,
-//! bind, serve; and the stop on SIGTERM or SIGINT.
+//! bind, serve. Only the wiring: the stop on a signal is in `shutdown.rs`,
+//! the session purge in `db::sessions`, the demo-account check in `auth::demo`.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use crate::db::{self, DatabaseUnreachable, Pool};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::state::AppState;
-use crate::{auth, extract, openapi, security, telemetry};
+use crate::{auth, extract, openapi, security, shutdown, telemetry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -28,13 +29,13 @@ pub enum StartupError {
     DatabaseUnreachable(#[from] DatabaseUnreachable),
     #[error(transparent)]
     Migration(#[from] MigrationError),
-    #[error("the task building the OpenAPI document ended unexpectedly: {0}")]
+    #[error("the task building the OpenAPI document ended unexpectedly")]
     Task(#[from] tokio::task::JoinError),
-    #[error("could not build the OpenAPI document: {0}")]
+    #[error("could not build the OpenAPI document")]
     OpenApi(#[from] serde_json::Error),
-    #[error("could not build the connection pool: {0}")]
+    #[error("could not build the connection pool")]
     Pool(#[from] deadpool::managed::BuildError),
-    #[error("could not listen on {address}: {source}")]
+    #[error("could not listen on {address}")]
     Bind {
         address: String,
         source: std::io::Error,
@@ -71,7 +72,7 @@ impl Application {
 
         // One round before serving: its statements never mix with those
         // of the first requests, and a backlog starts shrinking at once.
-        purge_round(&pool).await;
+        db::sessions::purge_round(&pool).await;
 
         let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),
@@ -81,7 +82,7 @@ impl Application {
         let address = listener.local_addr().map_err(bind_error)?;
 
         if settings.environment == Environment::Production {
-            warn_about_demo_account(&pool, settings.auth.demo_login_allowed).await;
+            auth::demo::warn_if_present(&pool, settings.auth.demo_login_allowed).await;
         }
 
         let draining = Arc::new(AtomicBool::new(false));
@@ -121,7 +122,7 @@ impl Application {
         .disable_signals()
         .run();
         tracing::info!(%address, "listening on http://{address}");
-        let session_purge = tokio::spawn(purge_sessions_periodically(pool.clone()));
+        let session_purge = tokio::spawn(db::sessions::purge_periodically(pool.clone()));
         Ok(Self {
             server,
             address,
@@ -147,23 +148,11 @@ impl Application {
     /// drains. The binary calls it; tests in-process stop through
     /// `handle()` and leave the test runner's signals alone.
     pub fn stop_on_signal(&self) {
-        let handle = self.server.handle();
-        let draining = self.draining.clone();
-        let delay = self.readiness_delay;
-        tokio::spawn(async move {
-            let signal = stop_signal().await;
-            draining.store(true, Ordering::Relaxed);
-            if !delay.is_zero() {
-                tracing::info!(
-                    signal,
-                    delay_ms = delay.as_millis() as u64,
-                    "stopping: /ready answers 503 while requests are still served"
-                );
-                tokio::time::sleep(delay).await;
-            }
-            tracing::info!(signal, "stopping: no new connections, draining requests");
-            handle.stop(true).await;
-        });
+        shutdown::stop_on_signal(
+            self.server.handle(),
+            self.draining.clone(),
+            self.readiness_delay,
+        );
     }
 
     /// Serves until stopped, lets in-flight requests finish, then closes
@@ -174,91 +163,5 @@ impl Application {
         self.pool.close();
         tracing::info!("stopped");
         outcome
-    }
-}
-
-/// Waits for SIGTERM or SIGINT; returns its name.
-async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        },
-        (Err(error), _) | (_, Err(error)) => {
-            tracing::error!(%error, "cannot listen for SIGTERM/SIGINT; stopping only when killed");
-            std::future::pending().await
-        }
-    }
-}
-
-/// Sessions deleted per statement, and statements per round at most.
-const PURGE_BATCH: i64 = 1_000;
-const PURGE_BATCHES_PER_ROUND: usize = 100;
-const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// Every ten minutes, a round of [`purge_round`], off the request path.
-async fn purge_sessions_periodically(pool: Pool) {
-    loop {
-        tokio::time::sleep(PURGE_EVERY).await;
-        purge_round(&pool).await;
-    }
-}
-
-/// Deletes ended and expired sessions in bounded batches, stopping after
-/// `PURGE_BATCHES_PER_ROUND` so that it never holds a connection for long.
-/// A failure is logged and retried next round.
-async fn purge_round(pool: &Pool) {
-    let mut purged = 0;
-    for _ in 0..PURGE_BATCHES_PER_ROUND {
-        let deleted = match pool.get().await {
-            Ok(mut conn) => db::sessions::purge_ended(&mut conn, PURGE_BATCH).await,
-            Err(error) => {
-                tracing::warn!(%error, "session purge: no connection");
-                break;
-            }
-        };
-        match deleted {
-            Ok(count) => {
-                purged += count;
-                if (count as i64) < PURGE_BATCH {
-                    break;
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "session purge failed");
-                break;
-            }
-        }
-    }
-    if purged > 0 {
-        tracing::info!(purged, "deleted ended and expired sessions");
-    }
-}
-
-/// The seeded demo account has a published password: say so at every
-/// production boot while it exists.
-async fn warn_about_demo_account(pool: &Pool, login_allowed: bool) {
-    let exists = match pool.get().await {
-        Ok(mut conn) => crate::db::users::email_exists(&mut conn, auth::DEMO_EMAIL).await,
-        Err(error) => {
-            tracing::warn!(%error, "could not check for the demo account");
-            return;
-        }
-    };
-    match exists {
-        Ok(true) if login_allowed => tracing::warn!(
-            "the demo account ({}) exists and CONDUIT_ALLOW_DEMO_USER lets it log in: its password is public",
-            auth::DEMO_EMAIL
-        ),
-        Ok(true) => tracing::warn!(
-            "the demo account ({}) exists; its login is refused in production (CONDUIT_ALLOW_DEMO_USER=true allows it)",
-            auth::DEMO_EMAIL
-        ),
-        Ok(false) => {}
-        Err(error) => tracing::warn!(%error, "could not check for the demo account"),
     }
 }

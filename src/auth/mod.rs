@@ -5,6 +5,7 @@
 //! only when no Authorization header was sent: a bad token is a 401 there
 //! too (an `Option<AuthUser>` would silently turn it into "anonymous").
 
+pub mod demo;
 pub mod hashing;
 pub mod password;
 pub mod throttle;

@@ -8,6 +8,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use super::hashing::{self, HashingUnavailable};
+use crate::db::users::User;
 
 /// A hash of the same cost, verified (and its result ignored) when the
 /// account does not exist, so that a login takes as long either way.
@@ -123,14 +124,16 @@ fn blocks(memory: &mut Vec<Block>, count: usize) -> &mut [Block] {
     memory
 }
 
-/// True when `password` matches `stored`; with `None` (no such account) it
-/// does the same work and answers false.
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
+/// The account when `password` matches its hash; with `None` (no such
+/// account) it does the same work against a dummy hash and answers `None`,
+/// so that the time taken does not tell whether the email is registered.
+pub async fn verify(password: String, user: Option<User>) -> Result<Option<User>, PasswordError> {
     hashing::run(move |memory| {
-        let known = stored.is_some();
-        let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
-        let matches = verify_with(&password, &stored, memory)?;
-        Ok(known && matches)
+        let stored = user
+            .as_ref()
+            .map_or(DUMMY_HASH, |u| u.password_hash.as_str());
+        let matches = verify_with(&password, stored, memory)?;
+        Ok(user.filter(|_| matches))
     })
     .await?
 }

@@ -12,7 +12,7 @@ use crate::db::migrations::MigrationError;
 use crate::db::DatabaseUnreachable;
 use crate::startup::StartupError;
 
-/// Why a command failed; `main` prints it as one sentence.
+/// Why a command failed; `main` prints it, with its causes, as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error(transparent)]
@@ -23,14 +23,14 @@ pub enum CommandError {
     DatabaseUnreachable(#[from] DatabaseUnreachable),
     #[error(transparent)]
     Migration(#[from] MigrationError),
-    #[error("server error: {0}")]
+    #[error("server error")]
     Server(#[from] std::io::Error),
 }
 
 /// Runs the command the command line chose (`serve` when it chose none).
 pub async fn run(cli: &Cli) -> Result<ExitCode, CommandError> {
     let args = &cli.settings;
-    match cli.command() {
+    match cli.chosen_command() {
         Command::Serve => serve::run(args).await,
         Command::Migrate { action } => migrate::run(args, *action).await,
         Command::Healthcheck => Ok(healthcheck::run(&args.listen).await),

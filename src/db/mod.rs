@@ -19,6 +19,7 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
 use crate::config::{DatabaseSettings, PoolRecycling};
+use crate::error_chain::Chain;
 use tls::PgTls;
 
 /// Why a connection attempt failed.
@@ -26,9 +27,9 @@ use tls::PgTls;
 pub enum ConnectError {
     /// The server's certificate was refused (unknown CA, wrong host name):
     /// a setting to fix, not a database still starting.
-    #[error("the database server's TLS certificate was refused: {0}")]
-    CertificateRejected(String),
-    #[error("{0}")]
+    #[error("the database server's TLS certificate was refused")]
+    CertificateRejected(#[source] rustls::Error),
+    #[error(transparent)]
     Connection(#[from] diesel::ConnectionError),
 }
 
@@ -36,7 +37,7 @@ impl From<ConnectError> for diesel::ConnectionError {
     fn from(error: ConnectError) -> Self {
         match error {
             ConnectError::Connection(error) => error,
-            rejected => diesel::ConnectionError::BadConnection(rejected.to_string()),
+            rejected => diesel::ConnectionError::BadConnection(Chain(&rejected).to_string()),
         }
     }
 }
@@ -51,7 +52,12 @@ pub async fn connect(url: &str, tls: &PgTls) -> Result<AsyncPgConnection, Connec
     let (client, connection) = config.connect(tls.clone()).await.map_err(|error| {
         match tls::certificate_rejection(&error) {
             Some(reason) => ConnectError::CertificateRejected(reason),
-            None => diesel::ConnectionError::BadConnection(with_causes(&error)).into(),
+            None => diesel::ConnectionError::BadConnection(
+                // tokio-postgres' own message alone ("error performing TLS
+                // handshake") leaves out the reason.
+                Chain(&error).to_string(),
+            )
+            .into(),
         }
     })?;
     Ok(AsyncPgConnection::try_from_client_and_connection(client, connection).await?)
@@ -89,22 +95,6 @@ fn connection_runtime() -> &'static tokio::runtime::Runtime {
             .build()
             .expect("the operating system gives threads to a new runtime")
     })
-}
-
-/// `error` and its causes on one line: tokio-postgres' own message alone
-/// ("error performing TLS handshake") leaves out the reason.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = cause.source();
-    }
-    line
 }
 
 /// Builds the request pool. Connections are opened lazily, on first use;
@@ -179,11 +169,21 @@ pub fn violated_unique_constraint(error: &diesel::result::Error) -> Option<&str>
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("could not connect to the database at {target} within {waited_secs}s: {last_error}")]
+#[error("could not connect to the database at {target} within {waited_secs}s")]
 pub struct DatabaseUnreachable {
     pub target: String,
     pub waited_secs: u64,
-    pub last_error: String,
+    #[source]
+    pub last_error: AttemptFailed,
+}
+
+/// Why one attempt of [`wait_for_database`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptFailed {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("no answer within {0}ms")]
+    NoAnswer(u128),
 }
 
 /// Opens the migration connection (CONDUIT_MIGRATION_DATABASE_URL, by
@@ -214,11 +214,11 @@ pub async fn wait_for_database(
                 return Err(DatabaseUnreachable {
                     target,
                     waited_secs: started.elapsed().as_secs(),
-                    last_error: error.to_string(),
+                    last_error: error.into(),
                 })
             }
-            Ok(Err(error)) => error.to_string(),
-            Err(_) => format!("no answer within {}ms", per_attempt.as_millis()),
+            Ok(Err(error)) => AttemptFailed::Connect(error),
+            Err(_) => AttemptFailed::NoAnswer(per_attempt.as_millis()),
         };
         let remaining = settings.wait.saturating_sub(started.elapsed());
         if remaining.is_zero() {
@@ -232,7 +232,7 @@ pub async fn wait_for_database(
         tracing::warn!(
             %target,
             attempt,
-            %error,
+            error = %Chain(&error),
             retry_in_ms = pause.as_millis() as u64,
             "database not reachable yet"
         );

@@ -89,8 +89,11 @@ pub enum TlsConfigError {
     UnknownSslMode(String),
     #[error("DATABASE_URL: sslmode={} needs sslrootcert=/path/to/ca.pem (or sslrootcert=system for the public CAs)", .0.as_str())]
     MissingRootCert(SslMode),
-    #[error("DATABASE_URL: cannot read the CA certificates in sslrootcert={path}: {reason}")]
-    RootCert { path: String, reason: String },
+    #[error("DATABASE_URL: cannot read the CA certificates in sslrootcert={path}")]
+    RootCert {
+        path: String,
+        source: rustls::pki_types::pem::Error,
+    },
     #[error("DATABASE_URL: sslrootcert={0} holds no usable CA certificate")]
     NoRootCert(String),
     #[error("could not set up TLS: {0}")]
@@ -186,14 +189,14 @@ fn root_store(root: &str) -> Result<RootCertStore, TlsConfigError> {
         return Ok(store);
     }
     let path = PathBuf::from(root);
-    let unreadable = |reason: String| TlsConfigError::RootCert {
+    let unreadable = |source| TlsConfigError::RootCert {
         path: root.to_owned(),
-        reason,
+        source,
     };
     let certificates = CertificateDer::pem_file_iter(&path)
-        .map_err(|e| unreadable(e.to_string()))?
+        .map_err(unreadable)?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| unreadable(e.to_string()))?;
+        .map_err(unreadable)?;
     let (added, _ignored) = store.add_parsable_certificates(certificates);
     if added == 0 {
         return Err(TlsConfigError::NoRootCert(root.to_owned()));
@@ -395,7 +398,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 /// The certificate error, when `error` (from a connection attempt) is a
 /// certificate the client refused: retrying cannot help, so boot stops at
 /// once and says why.
-pub fn certificate_rejection(error: &tokio_postgres::Error) -> Option<String> {
+pub fn certificate_rejection(error: &tokio_postgres::Error) -> Option<rustls::Error> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
     while let Some(cause) = source {
         let rustls_error = cause.downcast_ref::<rustls::Error>().or_else(|| {
@@ -405,7 +408,7 @@ pub fn certificate_rejection(error: &tokio_postgres::Error) -> Option<String> {
                 .and_then(|e| e.downcast_ref::<rustls::Error>())
         });
         if let Some(error @ rustls::Error::InvalidCertificate(_)) = rustls_error {
-            return Some(error.to_string());
+            return Some(error.clone());
         }
         source = cause.source();
     }

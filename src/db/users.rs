@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::domain::Change;
 use crate::schema::users;
 
 diesel::define_sql_function!(fn lower(x: Text) -> Text);
@@ -31,16 +32,14 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
 }
 
-/// A partial update: `None` leaves a column alone; for the nullable
-/// columns, `Some(None)` sets NULL.
-#[derive(Debug, Default, AsChangeset)]
-#[diesel(table_name = users)]
+/// A partial update: `None` (or `Change::Keep`) leaves a column alone.
+#[derive(Debug, Default)]
 pub struct UserChanges {
     pub username: Option<String>,
     pub email: Option<String>,
     pub password_hash: Option<String>,
-    pub bio: Option<Option<String>>,
-    pub image: Option<Option<String>>,
+    pub bio: Change<String>,
+    pub image: Change<String>,
 }
 
 impl UserChanges {
@@ -48,9 +47,38 @@ impl UserChanges {
         self.username.is_none()
             && self.email.is_none()
             && self.password_hash.is_none()
-            && self.bio.is_none()
-            && self.image.is_none()
+            && self.bio.is_keep()
+            && self.image.is_keep()
     }
+
+    /// Diesel's form of the update: `None` skips a column, and for the
+    /// nullable ones `Some(None)` sets NULL.
+    fn changeset(&self) -> Changeset<'_> {
+        fn nullable(change: &Change<String>) -> Option<Option<&str>> {
+            match change {
+                Change::Keep => None,
+                Change::Clear => Some(None),
+                Change::Set(value) => Some(Some(value)),
+            }
+        }
+        Changeset {
+            username: self.username.as_deref(),
+            email: self.email.as_deref(),
+            password_hash: self.password_hash.as_deref(),
+            bio: nullable(&self.bio),
+            image: nullable(&self.image),
+        }
+    }
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = users)]
+struct Changeset<'a> {
+    username: Option<&'a str>,
+    email: Option<&'a str>,
+    password_hash: Option<&'a str>,
+    bio: Option<Option<&'a str>>,
+    image: Option<Option<&'a str>>,
 }
 
 /// The field a failed [`insert`] or [`update`] found taken by another
@@ -136,7 +164,7 @@ pub async fn update(
             .await;
     }
     diesel::update(users::table.find(id))
-        .set(changes)
+        .set(changes.changeset())
         .returning(User::as_returning())
         .get_result(conn)
         .await

@@ -1,8 +1,7 @@
 //! Articles and comments as clients write them.
 
 use super::text;
-use super::{field_errors, Invalid, Patch};
-use crate::error::FieldErrors;
+use super::{field_errors, FieldErrors, Invalid, Patch};
 
 pub const TITLE_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 1_000;
@@ -106,10 +105,10 @@ impl ArticleChanges {
         tags: Patch<Vec<String>>,
     ) -> Result<Self, FieldErrors> {
         match (
-            title.required(|v| text::required(Some(v), TITLE_MAX)),
-            description.required(|v| text::required(Some(v), DESCRIPTION_MAX)),
-            body.required(|v| text::required(Some(v), ARTICLE_BODY_MAX)),
-            tags.required(TagList::parse),
+            title.non_null(|v| text::required(Some(v), TITLE_MAX)),
+            description.non_null(|v| text::required(Some(v), DESCRIPTION_MAX)),
+            body.non_null(|v| text::required(Some(v), ARTICLE_BODY_MAX)),
+            tags.non_null(TagList::parse),
         ) {
             (Ok(title), Ok(description), Ok(body), Ok(tags)) => Ok(Self {
                 title,

@@ -3,16 +3,16 @@
 //! every field error of the request at once. The newtypes carry the rules.
 
 pub mod articles;
+mod field_errors;
 pub mod page;
 mod patch;
 mod slug;
 mod text;
 pub mod users;
 
-pub use patch::Patch;
+pub use field_errors::FieldErrors;
+pub use patch::{Change, Patch};
 pub use slug::Slug;
-
-use crate::error::FieldErrors;
 
 /// Why one field's value was refused: one message or more.
 #[derive(Debug, Clone, PartialEq, Eq)]

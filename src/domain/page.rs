@@ -1,7 +1,6 @@
 //! Which page of a list: `limit` and `offset` as the query string gives them.
 
-use super::{field_errors, Invalid};
-use crate::error::FieldErrors;
+use super::{field_errors, FieldErrors, Invalid};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {

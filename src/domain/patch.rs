@@ -21,9 +21,26 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     }
 }
 
+/// What an update does to a nullable field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Change<T> {
+    /// Leave it as it is.
+    #[default]
+    Keep,
+    /// Set it to null.
+    Clear,
+    Set(T),
+}
+
+impl<T> Change<T> {
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Change::Keep)
+    }
+}
+
 impl<T> Patch<T> {
     /// A change to a field that cannot be null: `None` leaves it alone.
-    pub fn required<U>(
+    pub fn non_null<U>(
         self,
         parse: impl FnOnce(T) -> Result<U, Invalid>,
     ) -> Result<Option<U>, Invalid> {
@@ -34,16 +51,16 @@ impl<T> Patch<T> {
         }
     }
 
-    /// A change to a nullable field: `None` leaves it alone, `Some(None)`
-    /// clears it.
+    /// A change to a nullable field; `parse` answers `None` for a value
+    /// that means "no value" (such as a blank text), which clears it too.
     pub fn nullable<U>(
         self,
         parse: impl FnOnce(T) -> Result<Option<U>, Invalid>,
-    ) -> Result<Option<Option<U>>, Invalid> {
+    ) -> Result<Change<U>, Invalid> {
         match self {
-            Patch::Absent => Ok(None),
-            Patch::Null => Ok(Some(None)),
-            Patch::Value(value) => parse(value).map(Some),
+            Patch::Absent => Ok(Change::Keep),
+            Patch::Null => Ok(Change::Clear),
+            Patch::Value(value) => Ok(parse(value)?.map_or(Change::Clear, Change::Set)),
         }
     }
 }

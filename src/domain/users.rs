@@ -5,8 +5,7 @@ use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 
 use super::text::{self, BLANK};
-use super::{field_errors, Invalid, Patch};
-use crate::error::FieldErrors;
+use super::{field_errors, Change, FieldErrors, Invalid, Patch};
 
 pub const USERNAME_MAX: usize = 64;
 pub const EMAIL_MAX: usize = 254;
@@ -166,14 +165,14 @@ impl Credentials {
 }
 
 /// A change to one's account: `None` leaves a field alone; `bio` and
-/// `image` may be cleared (`Some(None)`), the others may not.
+/// `image` may also be cleared, the others may not.
 #[derive(Debug)]
 pub struct UserChanges {
     pub username: Option<Username>,
     pub email: Option<Email>,
     pub password: Option<Password>,
-    pub bio: Option<Option<String>>,
-    pub image: Option<Option<String>>,
+    pub bio: Change<String>,
+    pub image: Change<String>,
 }
 
 impl UserChanges {
@@ -185,9 +184,9 @@ impl UserChanges {
         image: Patch<String>,
     ) -> Result<Self, FieldErrors> {
         match (
-            username.required(|v| Username::parse(Some(v))),
-            email.required(|v| Email::parse(Some(v))),
-            password.required(|v| Password::parse(Some(v))),
+            username.non_null(|v| Username::parse(Some(v))),
+            email.non_null(|v| Email::parse(Some(v))),
+            password.non_null(|v| Password::parse(Some(v))),
             bio.nullable(|v| text::optional(Some(v), BIO_MAX)),
             image.nullable(|v| text::optional(Some(v), URL_MAX)),
         ) {

@@ -204,20 +204,16 @@ async fn login(
     // wait a long time for a hashing thread, and every other request needs
     // the pool meanwhile.
     let user = users::find_by_email(&mut *state.pool.get().await?, &email).await?;
-    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = match password::verify(password, stored_hash).await {
-        Ok(verified) => verified,
+    let user = match password::verify(password, user).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Err(AppError::InvalidCredentials),
         // Not checked (e.g. the hashing queue is full): no failure either.
         Err(error) => {
             throttle.cancel(address, &email);
             return Err(error.into());
         }
     };
-    if !verified {
-        return Err(AppError::InvalidCredentials);
-    }
     throttle.succeeded(address, &email);
-    let user = user.ok_or(AppError::InvalidCredentials)?;
     if user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !state.auth.demo_login_allowed {
         tracing::warn!(
             "refused a login to the demo account (production; CONDUIT_ALLOW_DEMO_USER is off)"

@@ -93,9 +93,32 @@ impl MigrationError {
         };
         MigrationError::Failed {
             name: name.to_owned(),
-            source,
-            hint,
+            source: FailedStatement {
+                error: source,
+                hint,
+            },
         }
+    }
+}
+
+/// What a migration's SQL failed with, followed by what to do about it
+/// when there is something to say. It stands in for the database's error
+/// (whose message it shows, hint after it) in the chain.
+#[derive(Debug)]
+pub struct FailedStatement {
+    error: BoxedError,
+    hint: &'static str,
+}
+
+impl std::fmt::Display for FailedStatement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.error, self.hint)
+    }
+}
+
+impl std::error::Error for FailedStatement {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
     }
 }
 
@@ -104,30 +127,29 @@ type BoxedError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
-    #[error("could not read the migrations: {0}")]
-    Source(BoxedError),
-    #[error("could not read migration {name}: {source}")]
+    #[error("could not read the migrations")]
+    Source(#[source] BoxedError),
+    #[error("could not read migration {name}")]
     SourceFile {
         name: String,
         source: std::io::Error,
     },
-    #[error("migration {name} failed: {source}{hint}")]
+    #[error("migration {name} failed")]
     Failed {
         name: String,
-        source: BoxedError,
-        hint: &'static str,
+        source: FailedStatement,
     },
     #[error("gave up after {waited_secs}s waiting for the migration lock{holder}")]
     LockTimeout { waited_secs: u64, holder: String },
-    #[error("database error while migrating: {0}")]
+    #[error("database error while migrating")]
     Database(#[from] diesel::result::Error),
-    #[error("could not read the applied migrations: {0}")]
-    Bookkeeping(BoxedError),
+    #[error("could not read the applied migrations")]
+    Bookkeeping(#[source] BoxedError),
     #[error("nothing to revert: no migration is applied")]
     NothingToRevert,
     #[error("migration {0} is applied but this binary does not know it, so it cannot revert it")]
     UnknownVersion(String),
-    #[error("the migration task ended unexpectedly: {0}")]
+    #[error("the migration task ended unexpectedly")]
     Task(#[from] tokio::task::JoinError),
     #[error("{0} (CONDUIT_STRICT_SCHEMA is on)")]
     SchemaMismatch(String),

@@ -110,6 +110,19 @@ fn or_article_gone(error: diesel::result::Error) -> AppError {
     }
 }
 
+/// A slug another article has is a 409 on `slug`; any other failure goes
+/// to `otherwise`.
+fn slug_conflict_or(
+    error: diesel::result::Error,
+    otherwise: impl FnOnce(diesel::result::Error) -> AppError,
+) -> AppError {
+    if articles::is_slug_taken(&error) {
+        AppError::Conflict("slug")
+    } else {
+        otherwise(error)
+    }
+}
+
 /// The article as the API shows it to `viewer`, with `status`.
 async fn article_response(
     conn: &mut PooledConnection,
@@ -189,8 +202,7 @@ async fn create_article(
         };
         match articles::create(&mut conn, &row, new.tags.as_slice()).await {
             Err(error) if articles::is_slug_taken(&error) && attempt < SLUG_ATTEMPTS => continue,
-            Err(error) if articles::is_slug_taken(&error) => break Err(AppError::Conflict("slug")),
-            outcome => break outcome.map_err(AppError::from),
+            outcome => break outcome.map_err(|error| slug_conflict_or(error, AppError::from)),
         }
     }?;
     article_response(&mut conn, article, Some(auth.user.id), StatusCode::CREATED).await
@@ -245,13 +257,7 @@ async fn update_article(
         requested.tags.as_ref().map(|t| t.as_slice()),
     )
     .await
-    .map_err(|error| {
-        if articles::is_slug_taken(&error) {
-            AppError::Conflict("slug")
-        } else {
-            or_article_gone(error)
-        }
-    })?;
+    .map_err(|error| slug_conflict_or(error, or_article_gone))?;
     article_response(&mut conn, updated, Some(auth.user.id), StatusCode::OK).await
 }
 
