@@ -153,8 +153,8 @@ def register(url):
 
 def register_and_write(url):
     """A new user and one article of theirs: (token, slug)."""
-    _, token = register(url)
-    article = {"article": {"title": f"Written by {name}", "description": "d", "body": "b", "tagList": ["docker"]}}
+    credentials, token = register(url)
+    article = {"article": {"title": f"Written by {credentials['email']}", "description": "d", "body": "b", "tagList": ["docker"]}}
     status, body = http("POST", f"{url}/api/articles", article, token)
     check(status == 201, f"creating an article answered {status} {body}, expected 201")
     return token, body["article"]["slug"]
