@@ -34,6 +34,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -422,9 +423,9 @@ def scenario_roll(replicas, base):
         die("the contract constraint is not validated")
 
 
-def pgbouncer_config():
+def pgbouncer_config(home):
     parsed = urllib.parse.urlsplit(DB_URL)
-    (OUT / "pgbouncer-users.txt").write_text(f'"{parsed.username}" ""\n')
+    (home / "pgbouncer-users.txt").write_text(f'"{parsed.username}" ""\n')
     # The server login is PgBouncer's; the replicas' own is not checked
     # (auth_type any): a test on loopback, not a deployment recipe.
     return f"""[databases]
@@ -434,12 +435,12 @@ listen_addr = 127.0.0.1
 listen_port = {BOUNCER_PORT}
 unix_socket_dir =
 auth_type = any
-auth_file = {OUT}/pgbouncer-users.txt
+auth_file = {home}/pgbouncer-users.txt
 pool_mode = transaction
 default_pool_size = 4
 max_client_conn = 200
 ignore_startup_parameters = application_name,extra_float_digits
-logfile = {OUT}/pgbouncer.log
+logfile = {home}/pgbouncer.log
 """
 
 
@@ -448,16 +449,27 @@ def scenario_pgbouncer():
     directly, at the same concurrency: the figures for docs/benchmarks.md
     and the evidence on prepared statements (see docs/deploying.md)."""
     log("scenario pgbouncer: GET /api/articles through PgBouncer (transaction pooling) vs direct")
-    config = OUT / "pgbouncer.ini"
-    config.write_text(pgbouncer_config())
+    # As root PgBouncer runs as postgres, which may not enter the checkout
+    # (under /root, say): its files then live in a folder it can reach.
+    home = Path(tempfile.mkdtemp(prefix="conduit-pgbouncer-", dir="/var/tmp")) if os.geteuid() == 0 else OUT
+    config = home / "pgbouncer.ini"
+    config.write_text(pgbouncer_config(home))
     command = ["pgbouncer", str(config)]
     if os.geteuid() == 0:
-        shutil.chown(OUT, "postgres")
-        for path in OUT.glob("pgbouncer*"):
+        for path in [home, *home.glob("pgbouncer*")]:
             shutil.chown(path, "postgres")
         command = ["runuser", "-u", "postgres", "--", *command]
     bouncer = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     started.append(bouncer)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", BOUNCER_PORT), timeout=1).close()
+            break
+        except OSError:
+            if bouncer.poll() is not None or time.monotonic() > deadline:
+                die(f"PgBouncer did not start on port {BOUNCER_PORT}: see {home / 'pgbouncer.log'}")
+            time.sleep(0.1)
     figures = {}
     for mode, url in (("direct", DB_URL),
                       ("pgbouncer", f"postgres://conduit@127.0.0.1:{BOUNCER_PORT}/conduit")):
@@ -475,6 +487,9 @@ def scenario_pgbouncer():
             f"{report['failed']} failed ({errors} 'prepared statement does not exist')")
     bouncer.terminate()
     bouncer.wait(10)
+    if home != OUT:
+        shutil.copy(home / "pgbouncer.log", OUT / "pgbouncer.log")
+        shutil.rmtree(home, ignore_errors=True)
     results["scenarios"]["pgbouncer"] = figures
     if figures["direct"]["failed"]:
         die(f"direct connections failed {figures['direct']['failed']} requests")
