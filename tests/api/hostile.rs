@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::database::select_texts;
+use crate::database::{select_texts, wait_for_a_lock_waiter};
 use crate::helpers::{spawn_app, TestApp};
 
 const TABLES: [&str; 8] = [
@@ -324,26 +324,8 @@ async fn during_a_delete(
                     response.json::<Value>().await.unwrap_or(Value::Null),
                 )
             });
-            // Wait (without a time limit that could fail a slow machine
-            // spuriously, but not forever) until the request's write is
-            // blocked on the deleted row.
-            let mut blocked = false;
-            for _ in 0..3000 {
-                let waiting = select_texts(
-                    &mut watcher,
-                    "SELECT count(*)::text AS value FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                )
-                .await;
-                if waiting != ["0"] {
-                    blocked = true;
-                    break;
-                }
-                if request.is_finished() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
+            // Wait until the request's write is blocked on the deleted row.
+            let blocked = wait_for_a_lock_waiter(&mut watcher, || request.is_finished()).await;
             assert!(blocked, "the request never waited for the deleted row");
             Ok(request)
         })

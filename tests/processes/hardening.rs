@@ -6,7 +6,7 @@ use std::time::Duration;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde_json::json;
 
-use crate::support::database::{select_texts, TestDatabase};
+use crate::support::database::{select_texts, wait_for_a_lock_waiter, TestDatabase};
 use crate::support::http::register;
 use crate::support::process::{run_conduit, ConduitProcess};
 
@@ -101,20 +101,7 @@ async fn sigint_lets_in_flight_requests_finish() {
                     Ok::<_, String>((status, response.text().await.unwrap_or_default()))
                 }
             });
-            let mut blocked = false;
-            for _ in 0..3000 {
-                let waiting = select_texts(
-                    &mut watcher,
-                    "SELECT count(*)::text AS value FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                )
-                .await;
-                if waiting != ["0"] {
-                    blocked = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            let blocked = wait_for_a_lock_waiter(&mut watcher, || false).await;
             assert!(blocked, "the update never waited for the row lock");
 
             server.signal("INT");

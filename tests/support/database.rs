@@ -96,3 +96,28 @@ pub async fn select_texts(conn: &mut AsyncPgConnection, sql: &str) -> Vec<String
         .map(|row| row.value)
         .collect()
 }
+
+/// Polls until some session of this connection's database waits on a lock
+/// (true), or `stop` says to give up, or 30 s pass (false). No duration is
+/// asserted: a slow machine only takes longer.
+pub async fn wait_for_a_lock_waiter(
+    conn: &mut AsyncPgConnection,
+    mut stop: impl FnMut() -> bool,
+) -> bool {
+    for _ in 0..3000 {
+        let waiting = select_texts(
+            conn,
+            "SELECT count(*)::text AS value FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .await;
+        if waiting != ["0"] {
+            return true;
+        }
+        if stop() {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
