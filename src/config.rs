@@ -32,6 +32,20 @@ pub enum PoolRecycling {
     Fast,
 }
 
+/// What sits between the pool and PostgreSQL, which decides how a
+/// request's statements must be grouped (docs/deploying.md, "PgBouncer").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PoolMode {
+    /// PostgreSQL itself, or a pooler in session mode (the default): a
+    /// connection is one server session for as long as it lives.
+    Session,
+    /// A pooler in transaction mode (PgBouncer's `pool_mode = transaction`):
+    /// the server session is ours only inside a transaction, so every
+    /// request runs its statements in one, with `statement_timeout` set
+    /// for that transaction and no statement kept prepared beyond it.
+    Transaction,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Pretty,
@@ -91,6 +105,11 @@ pub struct SettingsArgs {
     /// verified or fast: whether a checkout first runs `SELECT 1`.
     #[arg(long, env = "CONDUIT_DB_RECYCLE", value_enum, default_value_t = PoolRecycling::Fast, global = true)]
     pub db_recycle: PoolRecycling,
+
+    /// session or transaction: `transaction` behind PgBouncer (or another
+    /// pooler) in transaction pooling mode.
+    #[arg(long, env = "CONDUIT_DB_POOL_MODE", value_enum, default_value_t = PoolMode::Session, global = true)]
+    pub db_pool_mode: PoolMode,
 
     /// Longest a request's SQL statement may run before it is cancelled (503).
     #[arg(long, env = "CONDUIT_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
@@ -280,6 +299,7 @@ pub struct DatabaseSettings {
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
     pub recycling: PoolRecycling,
+    pub pool_mode: PoolMode,
     pub migration_locks: LockLimits,
 }
 
@@ -319,6 +339,7 @@ impl SettingsArgs {
             acquire_timeout: self.db_acquire_timeout_secs,
             statement_timeout: self.db_statement_timeout,
             recycling: self.db_recycle,
+            pool_mode: self.db_pool_mode,
             migration_locks: LockLimits {
                 migration_lock_wait: self.migration_lock_wait_secs,
                 table_lock_timeout: self.migration_lock_timeout,
@@ -551,6 +572,7 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("recycling", &self.recycling)
+            .field("pool_mode", &self.pool_mode)
             .field("migration_locks", &self.migration_locks)
             .finish()
     }

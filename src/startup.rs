@@ -17,7 +17,7 @@ use utoipa_actix_web::AppExt;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::{Environment, Settings};
 use crate::db::migrations::{self, MigrationError};
-use crate::db::{self, DatabaseUnreachable, Pool};
+use crate::db::{self, DatabaseUnreachable, Db, Pool};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::state::AppState;
@@ -64,6 +64,11 @@ impl Application {
         let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let metrics = Metrics::new();
         let pool = db::build_pool(&settings.database, metrics.db_queries())?;
+        let db = Db::new(
+            pool.clone(),
+            settings.database.pool_mode,
+            settings.database.statement_timeout,
+        );
         // The workers' first connections open while the schema is checked,
         // so the first requests (and /ready) do not wait for them.
         db::warm_up(&pool);
@@ -72,7 +77,7 @@ impl Application {
 
         // One round before serving: its statements never mix with those
         // of the first requests, and a backlog starts shrinking at once.
-        db::sessions::purge_round(&pool).await;
+        db::sessions::purge_round(&db).await;
 
         let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),
@@ -82,12 +87,12 @@ impl Application {
         let address = listener.local_addr().map_err(bind_error)?;
 
         if settings.environment == Environment::Production {
-            auth::demo::warn_if_present(&pool, settings.auth.demo_login_allowed).await;
+            auth::demo::warn_if_present(&db, settings.auth.demo_login_allowed).await;
         }
 
         let draining = Arc::new(AtomicBool::new(false));
         let state = web::Data::new(AppState {
-            pool: pool.clone(),
+            db: db.clone(),
             metrics,
             migrations: known,
             auth: settings.auth.clone(),
@@ -122,7 +127,7 @@ impl Application {
         .disable_signals()
         .run();
         tracing::info!(%address, "listening on http://{address}");
-        let session_purge = tokio::spawn(db::sessions::purge_periodically(pool.clone()));
+        let session_purge = tokio::spawn(db::sessions::purge_periodically(db));
         Ok(Self {
             server,
             address,

@@ -8,11 +8,11 @@ use crate::auth::throttle::LoginThrottle;
 use crate::client_address::TrustedProxies;
 use crate::config::AuthSettings;
 use crate::db::migrations::KnownMigration;
-use crate::db::Pool;
+use crate::db::Db;
 use crate::metrics::Metrics;
 
 pub struct AppState {
-    pub pool: Pool,
+    pub db: Db,
     pub metrics: Metrics,
     /// The migrations this binary carries, which `/ready` compares with
     /// the database's.

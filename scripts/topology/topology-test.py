@@ -48,6 +48,7 @@ BASE = int(os.environ.get("TOPOLOGY_PORT_BASE", "55130"))
 PG_PORT = BASE
 LB_PORT = BASE + 1
 BOUNCER_PORT = BASE + 2
+BOUNCER_SERVER_CONNECTIONS = 4
 REPLICA_PORTS = [BASE + 11, BASE + 12, BASE + 13]
 CONCURRENCY = int(os.environ.get("TOPOLOGY_CONCURRENCY", "16"))
 SECONDS = int(os.environ.get("TOPOLOGY_SECONDS", "12"))
@@ -62,6 +63,7 @@ PG_ENV = {
 }
 
 started = []  # every process this run started, stopped at the end
+SEED = {}  # the seed user's token, for write loads
 results = {"scenarios": {}}
 
 
@@ -98,6 +100,12 @@ def ensure_tools():
         env={"DEBIAN_FRONTEND": "noninteractive"})
 
 
+def ensure_hurl():
+    """The RealWorld suite's runner, for the suite through PgBouncer."""
+    run([str(ROOT / "scripts" / "ensure-hurl.sh")])
+    os.environ["PATH"] = f"{Path.home() / '.cargo' / 'bin'}:{os.environ['PATH']}"
+
+
 def dev_db(*args, capture=False):
     result = run([str(ROOT / "scripts" / "dev-db.sh"), *args], env=PG_ENV,
                  capture_output=capture, text=True)
@@ -126,7 +134,8 @@ def http(method, url, body=None, token=None, timeout=10):
 
 
 class Replica:
-    def __init__(self, port, migrations_dir=None, database_url=None, name=None):
+    def __init__(self, port, migrations_dir=None, database_url=None, name=None,
+                 pool_mode="session", pool_size=8):
         self.port = port
         self.name = name or f"replica-{port}"
         self.log_path = OUT / f"{self.name}.log"
@@ -138,7 +147,8 @@ class Replica:
             "CONDUIT_LISTEN": f"127.0.0.1:{port}",
             "CONDUIT_LOG_FORMAT": "json",
             "CONDUIT_SHUTDOWN_READINESS_DELAY": READINESS_DELAY,
-            "CONDUIT_DB_POOL_SIZE": "8",
+            "CONDUIT_DB_POOL_SIZE": str(pool_size),
+            "CONDUIT_DB_POOL_MODE": pool_mode,
             # Per-request log lines cost a fifth of the throughput.
             "RUST_LOG": "warn,conduit=info",
         })
@@ -244,13 +254,20 @@ def wait_balancer(server, wanted, limit=60):
 class Load:
     """wrk against `url` in the background; `finish` returns its counts."""
 
-    def __init__(self, url, seconds=SECONDS, connections=CONCURRENCY):
+    def __init__(self, url, seconds=SECONDS, connections=CONCURRENCY, script=None, token=None):
         self.started = time.monotonic()
         self.connections = connections
+        bench = ROOT / "scripts" / "bench"
+        lua = bench / "wrk-report.lua"
+        if script:
+            # wrk takes one script: the scenario's, then the report's.
+            lua = OUT / f"{script}-{os.getpid()}-{len(started)}.lua"
+            lua.write_text((bench / script).read_text() + "\n" + (bench / "wrk-report.lua").read_text())
+        args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(lua)]
+        if token:
+            args += ["-H", f"Authorization: Token {token}"]
         self.process = subprocess.Popen(
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-             "-s", str(ROOT / "scripts" / "bench" / "wrk-report.lua"), url],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            args + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         started.append(self.process)
 
     def elapsed(self):
@@ -282,6 +299,7 @@ def seed(base):
     if status != 201:
         die(f"registering the seed user answered {status}")
     token = body["user"]["token"]
+    SEED["token"] = token
     for i in range(60):
         status, _ = http("POST", f"{base}/api/articles", {"article": {
             "title": f"Topology {i}", "description": "seed",
@@ -428,6 +446,8 @@ def pgbouncer_config(home):
     (home / "pgbouncer-users.txt").write_text(f'"{parsed.username}" ""\n')
     # The server login is PgBouncer's; the replicas' own is not checked
     # (auth_type any): a test on loopback, not a deployment recipe.
+    # Transaction pooling with few server connections, as in production:
+    # the replicas' 40 client connections share 4.
     return f"""[databases]
 conduit = host=127.0.0.1 port={PG_PORT} dbname=conduit user={parsed.username} password={parsed.password or ""}
 [pgbouncer]
@@ -437,18 +457,14 @@ unix_socket_dir =
 auth_type = any
 auth_file = {home}/pgbouncer-users.txt
 pool_mode = transaction
-default_pool_size = 4
+default_pool_size = {BOUNCER_SERVER_CONNECTIONS}
 max_client_conn = 200
-ignore_startup_parameters = application_name,extra_float_digits
+ignore_startup_parameters = extra_float_digits
 logfile = {home}/pgbouncer.log
 """
 
 
-def scenario_pgbouncer():
-    """The article list through PgBouncer 1.18 in transaction pooling, and
-    directly, at the same concurrency: the figures for docs/benchmarks.md
-    and the evidence on prepared statements (see docs/deploying.md)."""
-    log("scenario pgbouncer: GET /api/articles through PgBouncer (transaction pooling) vs direct")
+def start_pgbouncer():
     # As root PgBouncer runs as postgres, which may not enter the checkout
     # (under /root, say): its files then live in a folder it can reach.
     home = Path(tempfile.mkdtemp(prefix="conduit-pgbouncer-", dir="/var/tmp")) if os.geteuid() == 0 else OUT
@@ -465,41 +481,80 @@ def scenario_pgbouncer():
     while True:
         try:
             socket.create_connection(("127.0.0.1", BOUNCER_PORT), timeout=1).close()
-            break
+            return bouncer, home
         except OSError:
             if bouncer.poll() is not None or time.monotonic() > deadline:
                 die(f"PgBouncer did not start on port {BOUNCER_PORT}: see {home / 'pgbouncer.log'}")
             time.sleep(0.1)
+
+
+def pooler_errors(replica):
+    """Lines of a replica's log that say a statement met the wrong session."""
+    return [line for line in replica.log_text().splitlines()
+            if "prepared statement" in line or "current transaction is aborted" in line]
+
+
+def scenario_pgbouncer():
+    """Through PgBouncer 1.18 in transaction pooling (CONDUIT_DB_POOL_MODE=
+    transaction): GET /api/articles against direct connections at the same
+    concurrency; then 40 client connections from two replicas over 4 server
+    connections, under a read load and a write load while the RealWorld
+    Hurl suite runs through one of them. Zero failed requests."""
+    log("scenario pgbouncer: PgBouncer (transaction pooling, "
+        f"{BOUNCER_SERVER_CONNECTIONS} server connections) against direct connections")
+    bouncer, home = start_pgbouncer()
+    bouncer_url = f"postgres://conduit@127.0.0.1:{BOUNCER_PORT}/conduit"
     figures = {}
-    for mode, url in (("direct", DB_URL),
-                      ("pgbouncer", f"postgres://conduit@127.0.0.1:{BOUNCER_PORT}/conduit")):
-        port = BASE + 20
-        replica = Replica(port, database_url=url, name=f"{mode}-{port}")
+    for mode, url, pool_mode in (("direct", DB_URL, "session"),
+                                 ("pgbouncer", bouncer_url, "transaction")):
+        replica = Replica(BASE + 20, database_url=url, name=f"{mode}-{BASE + 20}",
+                          pool_mode=pool_mode)
         replica.wait_ready()
-        load = Load(replica.url("/api/articles"), seconds=max(SECONDS // 2, 5))
-        report = load.finish()
-        figures[mode] = report
+        report = Load(replica.url("/api/articles"), seconds=max(SECONDS // 2, 5)).finish()
         replica.signal(signal.SIGTERM)
         replica.wait_exit()
-        errors = replica.log_text().count("does not exist")
-        report["prepared_statement_errors_logged"] = errors
-        log(f"  {mode}: {report['requests_per_s']} req/s, {report['requests']} requests, "
-            f"{report['failed']} failed ({errors} 'prepared statement does not exist')")
+        report["pooler_errors"] = len(pooler_errors(replica))
+        figures[mode] = report
+        log(f"  GET /api/articles {mode}: {report['requests_per_s']} req/s, "
+            f"{report['requests']} requests, {report['failed']} failed")
+
+    log("  many clients: two replicas (pool 20 each), reads and writes, and the Hurl suite")
+    readers, writers = (Replica(BASE + 21 + i, database_url=bouncer_url, pool_mode="transaction",
+                                pool_size=20, name=f"pgbouncer-{BASE + 21 + i}") for i in range(2))
+    readers.wait_ready()
+    writers.wait_ready()
+    reads = Load(readers.url("/api/articles?limit=20"), connections=32)
+    writes = Load(writers.url("/"), connections=16, script="wrk-post-delete.lua", token=SEED["token"])
+    suite = Path(os.environ.get("CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance" / "realworld")) / "hurl"
+    hurl = subprocess.run(
+        ["hurl", "--test", "--jobs", "1", "--variable", f"host={readers.url('')}",
+         "--variable", f"uid=topology{os.getpid()}", *sorted(str(f) for f in suite.glob("*.hurl"))],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    (OUT / "pgbouncer-hurl.log").write_text(hurl.stdout)
+    figures["pgbouncer reads, 32 connections"] = reads.finish()
+    figures["pgbouncer writes, 16 connections"] = writes.finish()
+    for replica in (readers, writers):
+        replica.signal(signal.SIGTERM)
+        replica.wait_exit()
     bouncer.terminate()
     bouncer.wait(10)
     if home != OUT:
         shutil.copy(home / "pgbouncer.log", OUT / "pgbouncer.log")
         shutil.rmtree(home, ignore_errors=True)
     results["scenarios"]["pgbouncer"] = figures
-    if figures["direct"]["failed"]:
-        die(f"direct connections failed {figures['direct']['failed']} requests")
-    if figures["pgbouncer"]["failed"]:
-        # Known and documented (docs/deploying.md, "PgBouncer"): PgBouncer
-        # 1.18 in transaction pooling loses the named statements that
-        # tokio-postgres prepares; 1.21+ with max_prepared_statements keeps
-        # them. Reported, not failed, until this runs on such a PgBouncer.
-        log("  KNOWN LIMITATION: PgBouncer 1.18 transaction pooling loses named prepared "
-            "statements (docs/deploying.md)")
+    summary = [line for line in hurl.stdout.splitlines() if "Succeeded" in line or "Failed" in line]
+    log(f"  Hurl suite through PgBouncer: exit {hurl.returncode}; {'; '.join(summary[-3:])}")
+    for name, report in figures.items():
+        if name not in ("direct", "pgbouncer"):
+            log(f"  {name}: {report['requests_per_s']} req/s, {report['requests']} requests, "
+                f"{report['failed']} failed")
+    errors = pooler_errors(readers) + pooler_errors(writers)
+    failed = {name: r["failed"] for name, r in figures.items() if r["failed"]}
+    if failed or errors or figures["pgbouncer"]["pooler_errors"]:
+        die(f"through PgBouncer: failed requests {failed}; "
+            f"{len(errors)} pooler errors logged, e.g. {errors[:1]}")
+    if hurl.returncode != 0:
+        die(f"the Hurl suite failed through PgBouncer: see {OUT / 'pgbouncer-hurl.log'}")
 
 
 def write_results():
@@ -539,6 +594,7 @@ def stop_everything():
 def main():
     global DB_URL
     ensure_tools()
+    ensure_hurl()
     OUT.mkdir(parents=True, exist_ok=True)
     for stale in OUT.glob("*.log"):
         stale.unlink()

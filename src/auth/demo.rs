@@ -1,18 +1,18 @@
 //! The seeded demo account (migration 002), whose password is public.
 
 use super::DEMO_EMAIL;
-use crate::db::{self, Pool};
+use crate::db::{self, Db};
 
 /// The seeded demo account has a published password: say so at every
 /// production boot while it exists.
-pub async fn warn_if_present(pool: &Pool, login_allowed: bool) {
-    let exists = match pool.get().await {
-        Ok(mut conn) => db::users::email_exists(&mut conn, DEMO_EMAIL).await,
-        Err(error) => {
-            tracing::warn!(%error, "could not check for the demo account");
-            return;
-        }
-    };
+pub async fn warn_if_present(db: &Db, login_allowed: bool) {
+    let exists = db
+        .run(async |conn| {
+            db::users::email_exists(conn, DEMO_EMAIL)
+                .await
+                .map_err(db::DbError::Query)
+        })
+        .await;
     match exists {
         Ok(true) if login_allowed => tracing::warn!(
             "the demo account ({}) exists and CONDUIT_ALLOW_DEMO_USER lets it log in: its password is public",

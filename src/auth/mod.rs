@@ -69,13 +69,18 @@ fn presented_token(request: &HttpRequest) -> AppResult<Option<String>> {
 async fn authenticate(state: Option<web::Data<AppState>>, token: String) -> AppResult<AuthUser> {
     let state = state
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("no application state registered")))?;
-    let mut conn = state.pool.get().await?;
-    let (session, user) = sessions::find_active(&mut conn, &token::digest(&token))
-        .await?
-        .ok_or(AppError::Unauthorized("is invalid"))?;
-    if Utc::now() - session.last_used_at > sessions::LAST_USED_RESOLUTION {
-        sessions::touch(&mut conn, session.id).await?;
-    }
+    let (session, user) = state
+        .db
+        .run(async |conn| {
+            let (session, user) = sessions::find_active(conn, &token::digest(&token))
+                .await?
+                .ok_or(AppError::Unauthorized("is invalid"))?;
+            if Utc::now() - session.last_used_at > sessions::LAST_USED_RESOLUTION {
+                sessions::touch(conn, session.id).await?;
+            }
+            Ok::<_, AppError>((session, user))
+        })
+        .await?;
     Ok(AuthUser {
         user,
         session_id: session.id,

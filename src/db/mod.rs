@@ -3,6 +3,7 @@
 pub mod articles;
 pub mod comments;
 pub mod migrations;
+pub mod pool;
 pub mod profiles;
 pub mod sessions;
 pub mod tls;
@@ -11,14 +12,16 @@ pub mod users;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use diesel::connection::CacheSize;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
-use diesel_async::pooled_connection::deadpool::{BuildError, Object};
+use diesel_async::pooled_connection::deadpool::BuildError;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+pub use pool::{Db, DbError};
 
-use crate::config::{DatabaseSettings, PoolRecycling};
+use crate::config::{DatabaseSettings, PoolMode, PoolRecycling};
 use crate::error_chain::Chain;
 use tls::PgTls;
 
@@ -65,8 +68,6 @@ pub async fn connect(url: &str, tls: &PgTls) -> Result<AsyncPgConnection, Connec
 
 /// The request pool: deadpool over diesel-async connections.
 pub type Pool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
-/// A connection checked out of [`Pool`].
-pub type PooledConnection = Object<AsyncPgConnection>;
 
 /// Counts the SQL statements a connection runs (`conduit_db_queries_total`):
 /// how tests prove that a list costs the same whatever its length.
@@ -100,14 +101,24 @@ fn connection_runtime() -> &'static tokio::runtime::Runtime {
 /// Builds the request pool. Connections are opened lazily, on first use;
 /// each runs every statement under `settings.statement_timeout` and counts
 /// its statements into `queries`.
+///
+/// Behind a pooler in transaction mode the server session changes between
+/// transactions, so nothing may outlive one: no statement cache (a
+/// statement prepared in one session is unknown in the next) and no
+/// session `SET` (the timeout is set per transaction by [`Db::run`]).
 pub fn build_pool(
     settings: &DatabaseSettings,
     queries: prometheus::IntCounter,
 ) -> Result<Pool, BuildError> {
     let timeout_ms = settings.statement_timeout.as_millis();
+    let pooled_by_transaction = settings.pool_mode == PoolMode::Transaction;
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     config.recycling_method = match settings.recycling {
-        PoolRecycling::Verified => RecyclingMethod::Verified,
+        // One simple-protocol round trip: no statement to prepare, so it
+        // works through a transaction pooler too.
+        PoolRecycling::Verified => RecyclingMethod::CustomFunction(Box::new(|conn| {
+            Box::pin(conn.batch_execute("SELECT 1"))
+        })),
         PoolRecycling::Fast => RecyclingMethod::Fast,
     };
     let tls = settings.requests.tls.clone();
@@ -117,9 +128,13 @@ pub fn build_pool(
         let tls = tls.clone();
         let connect = async move {
             let mut conn = connect(&url, &tls).await?;
-            conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
-                .await
-                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            if pooled_by_transaction {
+                conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+            } else {
+                conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
+                    .await
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            }
             conn.set_instrumentation(QueryCounter(queries));
             Ok(conn)
         };

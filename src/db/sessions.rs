@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::users::User;
-use super::Pool;
+use super::{Db, DbError};
 use crate::schema::{sessions, users};
 
 /// How stale `last_used_at` may get before a request refreshes it: writing
@@ -128,26 +128,22 @@ const PURGE_BATCHES_PER_ROUND: usize = 100;
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
 /// Every ten minutes, a round of [`purge_round`], off the request path.
-pub async fn purge_periodically(pool: Pool) {
+pub async fn purge_periodically(db: Db) {
     loop {
         tokio::time::sleep(PURGE_EVERY).await;
-        purge_round(&pool).await;
+        purge_round(&db).await;
     }
 }
 
 /// Deletes ended and expired sessions in bounded batches, stopping after
 /// `PURGE_BATCHES_PER_ROUND` so that it never holds a connection for long.
 /// A failure is logged and retried next round.
-pub async fn purge_round(pool: &Pool) {
+pub async fn purge_round(db: &Db) {
     let mut purged = 0;
     for _ in 0..PURGE_BATCHES_PER_ROUND {
-        let deleted = match pool.get().await {
-            Ok(mut conn) => purge_ended(&mut conn, PURGE_BATCH).await,
-            Err(error) => {
-                tracing::warn!(%error, "session purge: no connection");
-                break;
-            }
-        };
+        let deleted = db
+            .run(async |conn| Ok::<_, DbError>(purge_ended(conn, PURGE_BATCH).await?))
+            .await;
         match deleted {
             Ok(count) => {
                 purged += count;

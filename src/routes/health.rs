@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::db::migrations::schema_state;
+use crate::db::DbError;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -64,11 +65,15 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
             unknown_migrations: Vec::new(),
         })
     };
-    let conn = match state.pool.get().await {
-        Ok(conn) => conn,
-        Err(error) => return unavailable(format!("database unavailable: {error}")),
-    };
-    let schema = match schema_state(&conn, &state.migrations).await {
+    let schema = state
+        .db
+        .run(async |conn| {
+            schema_state(conn, &state.migrations)
+                .await
+                .map_err(DbError::Query)
+        })
+        .await;
+    let schema = match schema {
         Ok(schema) => schema,
         Err(error) => return unavailable(format!("database unavailable: {error}")),
     };
@@ -103,5 +108,5 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
 async fn render_metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state.pool))
+        .body(state.metrics.render(state.db.pool()))
 }

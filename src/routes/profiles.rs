@@ -5,10 +5,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::views::{ProfileResponse, ProfileView};
 use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::db::profiles;
 use crate::db::users::{self, User};
-use crate::db::{profiles, PooledConnection};
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::state::AppState;
+use diesel_async::AsyncPgConnection;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(get_profile)
@@ -16,7 +17,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(unfollow_user);
 }
 
-async fn find_profile_user(conn: &mut PooledConnection, username: &str) -> AppResult<User> {
+async fn find_profile_user(conn: &mut AsyncPgConnection, username: &str) -> AppResult<User> {
     users::find_by_username(conn, username)
         .await?
         .ok_or(AppError::NotFound("profile"))
@@ -45,15 +46,19 @@ async fn get_profile(
     state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.pool.get().await?;
-    let user = find_profile_user(&mut conn, &username).await?;
-    let following = match auth.user_id() {
-        Some(viewer) => profiles::followed_among(&conn, viewer, &[user.id])
-            .await?
-            .contains(&user.id),
-        None => false,
-    };
-    Ok(profile(user, following))
+    state
+        .db
+        .run(async |conn| {
+            let user = find_profile_user(conn, &username).await?;
+            let following = match auth.user_id() {
+                Some(viewer) => profiles::followed_among(conn, viewer, &[user.id])
+                    .await?
+                    .contains(&user.id),
+                None => false,
+            };
+            Ok(profile(user, following))
+        })
+        .await
 }
 
 /// Spec: POST /profiles/{username}/follow (Follow a user).
@@ -74,13 +79,17 @@ async fn follow_user(
     state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.pool.get().await?;
-    let user = find_profile_user(&mut conn, &username).await?;
-    if user.id == auth.user.id {
-        return Err(AppError::validation("profile", "cannot follow yourself"));
-    }
-    profiles::follow(&mut conn, auth.user.id, user.id).await?;
-    Ok(profile(user, true))
+    state
+        .db
+        .run(async |conn| {
+            let user = find_profile_user(conn, &username).await?;
+            if user.id == auth.user.id {
+                return Err(AppError::validation("profile", "cannot follow yourself"));
+            }
+            profiles::follow(conn, auth.user.id, user.id).await?;
+            Ok(profile(user, true))
+        })
+        .await
 }
 
 /// Spec: DELETE /profiles/{username}/follow (Unfollow a user).
@@ -100,8 +109,12 @@ async fn unfollow_user(
     state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.pool.get().await?;
-    let user = find_profile_user(&mut conn, &username).await?;
-    profiles::unfollow(&mut conn, auth.user.id, user.id).await?;
-    Ok(profile(user, false))
+    state
+        .db
+        .run(async |conn| {
+            let user = find_profile_user(conn, &username).await?;
+            profiles::unfollow(conn, auth.user.id, user.id).await?;
+            Ok(profile(user, false))
+        })
+        .await
 }

@@ -30,7 +30,11 @@ const TAGS_WINDOW: i64 = 10_000;
 )]
 #[get("/tags")]
 async fn list_tags(state: web::Data<AppState>) -> AppResult<HttpResponse> {
-    let mut conn = state.pool.get().await?;
-    let tags = articles::popular_tags(&mut conn, TAGS_WINDOW, TAGS_LIMIT).await?;
-    Ok(HttpResponse::Ok().json(TagsResponse { tags }))
+    state
+        .db
+        .run(async |conn| {
+            let tags = articles::popular_tags(conn, TAGS_WINDOW, TAGS_LIMIT).await?;
+            Ok(HttpResponse::Ok().json(TagsResponse { tags }))
+        })
+        .await
 }

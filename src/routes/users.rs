@@ -139,31 +139,39 @@ async fn register(
 
     // A taken name is answered before the hash: a flood of registrations
     // of existing accounts costs one indexed query each, not a hash.
-    if let Some(field) =
-        users::taken_by_another(&mut *state.pool.get().await?, &username, &email).await?
-    {
+    let taken = state
+        .db
+        .run(async |conn| {
+            Ok::<_, AppError>(users::taken_by_another(conn, &username, &email).await?)
+        })
+        .await;
+    if let Some(field) = taken? {
         return Err(AppError::Conflict(field));
     }
     let password_hash = password::hash(new.password.into_inner()).await?;
     let token = new_token()?;
-    let mut conn = state.pool.get().await?;
-    let user = conn
-        .transaction(async |conn| {
-            let user = users::insert(
-                conn,
-                &users::NewUser {
-                    username: &username,
-                    email: &email,
-                    password_hash: &password_hash,
-                },
-            )
-            .await
-            .map_err(conflict_or)?;
-            start_session(conn, &user, &state.auth, &token).await?;
-            Ok::<_, AppError>(user)
+    state
+        .db
+        .run(async |conn| {
+            let user = conn
+                .transaction(async |conn| {
+                    let user = users::insert(
+                        conn,
+                        &users::NewUser {
+                            username: &username,
+                            email: &email,
+                            password_hash: &password_hash,
+                        },
+                    )
+                    .await
+                    .map_err(conflict_or)?;
+                    start_session(conn, &user, &state.auth, &token).await?;
+                    Ok::<_, AppError>(user)
+                })
+                .await?;
+            Ok(HttpResponse::Created().json(UserResponse::new(user, token)))
         })
-        .await?;
-    Ok(HttpResponse::Created().json(UserResponse::new(user, token)))
+        .await
 }
 
 /// Spec: POST /users/login (Authentication). Unknown email and wrong
@@ -203,7 +211,10 @@ async fn login(
     // The connection goes back to the pool before the hash: a login may
     // wait a long time for a hashing thread, and every other request needs
     // the pool meanwhile.
-    let user = users::find_by_email(&mut *state.pool.get().await?, &email).await?;
+    let user = state
+        .db
+        .run(async |conn| Ok::<_, AppError>(users::find_by_email(conn, &email).await?))
+        .await?;
     let user = match password::verify(password, user).await {
         Ok(Some(user)) => user,
         Ok(None) => return Err(AppError::InvalidCredentials),
@@ -221,7 +232,10 @@ async fn login(
         return Err(AppError::InvalidCredentials);
     }
     let token = new_token()?;
-    start_session(&mut *state.pool.get().await?, &user, &state.auth, &token).await?;
+    state
+        .db
+        .run(async |conn| start_session(conn, &user, &state.auth, &token).await)
+        .await?;
     Ok(HttpResponse::Ok().json(UserResponse::new(user, token)))
 }
 
@@ -283,19 +297,23 @@ async fn update_user(
         image: requested.image,
     };
     let password_changed = changes.password_hash.is_some();
-    let mut conn = state.pool.get().await?;
-    let user = conn
-        .transaction(async |conn| {
-            let user = users::update(conn, auth.user.id, &changes)
-                .await
-                .map_err(conflict_or)?;
-            if password_changed {
-                sessions::revoke_others(conn, user.id, auth.session_id).await?;
-            }
-            Ok::<_, AppError>(user)
+    state
+        .db
+        .run(async |conn| {
+            let user = conn
+                .transaction(async |conn| {
+                    let user = users::update(conn, auth.user.id, &changes)
+                        .await
+                        .map_err(conflict_or)?;
+                    if password_changed {
+                        sessions::revoke_others(conn, user.id, auth.session_id).await?;
+                    }
+                    Ok::<_, AppError>(user)
+                })
+                .await?;
+            Ok(HttpResponse::Ok().json(UserResponse::new(user, auth.token)))
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(UserResponse::new(user, auth.token)))
+        .await
 }
 
 /// Extension: DELETE /user/session ends the session whose token was
@@ -310,9 +328,13 @@ async fn update_user(
 )]
 #[delete("/user/session")]
 async fn end_session(auth: AuthUser, state: web::Data<AppState>) -> AppResult<HttpResponse> {
-    let mut conn = state.pool.get().await?;
-    sessions::revoke(&mut conn, auth.session_id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    state
+        .db
+        .run(async |conn| {
+            sessions::revoke(conn, auth.session_id).await?;
+            Ok(HttpResponse::NoContent().finish())
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod comments;
 mod hostile;
 mod input;
 mod openapi;
+mod pool_mode;
 mod profiles;
 mod queries;
 mod sessions;

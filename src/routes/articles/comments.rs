@@ -57,16 +57,20 @@ async fn add_comment(
     slug: web::Path<String>,
     body: JsonBody<NewCommentRequest>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.pool.get().await?;
-    let article = find_article(&mut conn, &slug).await?;
-    let new = NewComment::parse(body.parse()?.comment.body)?;
+    state
+        .db
+        .run(async |conn| {
+            let article = find_article(conn, &slug).await?;
+            let new = NewComment::parse(body.parse()?.comment.body)?;
 
-    let comment = comments::create(&mut conn, article.id, auth.user.id, &new.body)
+            let comment = comments::create(conn, article.id, auth.user.id, &new.body)
+                .await
+                .map_err(or_article_gone)?;
+            Ok(HttpResponse::Created().json(CommentResponse {
+                comment: CommentView::new(comment, auth.user, false),
+            }))
+        })
         .await
-        .map_err(or_article_gone)?;
-    Ok(HttpResponse::Created().json(CommentResponse {
-        comment: CommentView::new(comment, auth.user, false),
-    }))
 }
 
 /// A page of comments. The spec returns every comment; without a bound
@@ -105,24 +109,28 @@ async fn list_comments(
 ) -> AppResult<HttpResponse> {
     let page =
         Page::parse_with_default(page.limit.as_deref(), page.offset.as_deref(), COMMENTS_PAGE)?;
-    let mut conn = state.pool.get().await?;
-    let article = find_article(&mut conn, &slug).await?;
-    let rows = comments::for_article(&mut conn, article.id, page.limit, page.offset).await?;
-    let followed = match auth.user_id() {
-        Some(viewer) => {
-            let authors: Vec<i64> = rows.iter().map(|(_, author)| author.id).collect();
-            profiles::followed_among(&conn, viewer, &authors).await?
-        }
-        None => Default::default(),
-    };
-    let comments = rows
-        .into_iter()
-        .map(|(comment, author)| {
-            let following = followed.contains(&author.id);
-            CommentView::new(comment, author, following)
+    state
+        .db
+        .run(async |conn| {
+            let article = find_article(conn, &slug).await?;
+            let rows = comments::for_article(conn, article.id, page.limit, page.offset).await?;
+            let followed = match auth.user_id() {
+                Some(viewer) => {
+                    let authors: Vec<i64> = rows.iter().map(|(_, author)| author.id).collect();
+                    profiles::followed_among(conn, viewer, &authors).await?
+                }
+                None => Default::default(),
+            };
+            let comments = rows
+                .into_iter()
+                .map(|(comment, author)| {
+                    let following = followed.contains(&author.id);
+                    CommentView::new(comment, author, following)
+                })
+                .collect();
+            Ok(HttpResponse::Ok().json(CommentsResponse { comments }))
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(CommentsResponse { comments }))
+        .await
 }
 
 /// Spec: DELETE /articles/{slug}/comments/{id} (Delete a comment); only its
@@ -149,14 +157,18 @@ async fn delete_comment(
     path: web::Path<(String, i64)>,
 ) -> AppResult<HttpResponse> {
     let (slug, id) = path.into_inner();
-    let mut conn = state.pool.get().await?;
-    let article = find_article(&mut conn, &slug).await?;
-    let comment = comments::find(&mut conn, article.id, id)
-        .await?
-        .ok_or(AppError::NotFound("comment"))?;
-    if comment.author_id != auth.user.id {
-        return Err(AppError::Forbidden("comment"));
-    }
-    comments::delete(&mut conn, comment.id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    state
+        .db
+        .run(async |conn| {
+            let article = find_article(conn, &slug).await?;
+            let comment = comments::find(conn, article.id, id)
+                .await?
+                .ok_or(AppError::NotFound("comment"))?;
+            if comment.author_id != auth.user.id {
+                return Err(AppError::Forbidden("comment"));
+            }
+            comments::delete(conn, comment.id).await?;
+            Ok(HttpResponse::NoContent().finish())
+        })
+        .await
 }

@@ -32,12 +32,16 @@ async fn favorite_article(
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.pool.get().await?;
-    let article = find_article(&mut conn, &slug).await?;
-    articles::favorite(&mut conn, auth.user.id, article.id)
+    state
+        .db
+        .run(async |conn| {
+            let article = find_article(conn, &slug).await?;
+            articles::favorite(conn, auth.user.id, article.id)
+                .await
+                .map_err(or_article_gone)?;
+            article_response(conn, article, Some(auth.user.id), StatusCode::OK).await
+        })
         .await
-        .map_err(or_article_gone)?;
-    article_response(&mut conn, article, Some(auth.user.id), StatusCode::OK).await
 }
 
 /// Spec: DELETE /articles/{slug}/favorite (Unfavorite an article).
@@ -57,8 +61,12 @@ async fn unfavorite_article(
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.pool.get().await?;
-    let article = find_article(&mut conn, &slug).await?;
-    articles::unfavorite(&mut conn, auth.user.id, article.id).await?;
-    article_response(&mut conn, article, Some(auth.user.id), StatusCode::OK).await
+    state
+        .db
+        .run(async |conn| {
+            let article = find_article(conn, &slug).await?;
+            articles::unfavorite(conn, auth.user.id, article.id).await?;
+            article_response(conn, article, Some(auth.user.id), StatusCode::OK).await
+        })
+        .await
 }

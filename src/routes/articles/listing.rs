@@ -48,13 +48,17 @@ async fn list_page(
     viewer: Option<i64>,
 ) -> AppResult<HttpResponse> {
     let page = Page::parse(query.limit.as_deref(), query.offset.as_deref())?;
-    let mut conn = state.pool.get().await?;
-    let (rows, total) = articles::list(&mut conn, &filter, page.limit, page.offset).await?;
-    let details = articles::with_details(&mut conn, rows, viewer).await?;
-    Ok(HttpResponse::Ok().json(ArticlesResponse {
-        articles: details.into_iter().map(ArticleSummary::from).collect(),
-        articles_count: total,
-    }))
+    state
+        .db
+        .run(async |conn| {
+            let (rows, total) = articles::list(conn, &filter, page.limit, page.offset).await?;
+            let details = articles::with_details(conn, rows, viewer).await?;
+            Ok(HttpResponse::Ok().json(ArticlesResponse {
+                articles: details.into_iter().map(ArticleSummary::from).collect(),
+                articles_count: total,
+            }))
+        })
+        .await
 }
 
 /// Spec: GET /articles/feed (Get recent articles from users you follow).

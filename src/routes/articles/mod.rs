@@ -13,12 +13,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::views::ArticleResponse;
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::articles::{self, Article};
-use crate::db::PooledConnection;
 use crate::domain::articles::{ArticleChanges, NewArticle};
 use crate::domain::{Patch, Slug};
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::extract::JsonBody;
 use crate::state::AppState;
+use diesel_async::AsyncPgConnection;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     // The feed before `/articles/{slug}`, or "feed" would be taken for a slug.
@@ -77,7 +77,7 @@ pub struct UpdateArticleRequest {
 }
 
 /// The article with this slug, or 404.
-async fn find_article(conn: &mut PooledConnection, slug: &str) -> AppResult<Article> {
+async fn find_article(conn: &mut AsyncPgConnection, slug: &str) -> AppResult<Article> {
     articles::find_by_slug(conn, slug)
         .await?
         .ok_or(AppError::NotFound("article"))
@@ -85,7 +85,7 @@ async fn find_article(conn: &mut PooledConnection, slug: &str) -> AppResult<Arti
 
 /// The article with this slug if `auth` wrote it: 404, then 403.
 async fn find_own_article(
-    conn: &mut PooledConnection,
+    conn: &mut AsyncPgConnection,
     slug: &str,
     auth: &AuthUser,
 ) -> AppResult<Article> {
@@ -125,7 +125,7 @@ fn slug_conflict_or(
 
 /// The article as the API shows it to `viewer`, with `status`.
 async fn article_response(
-    conn: &mut PooledConnection,
+    conn: &mut AsyncPgConnection,
     article: Article,
     viewer: Option<i64>,
     status: StatusCode,
@@ -157,9 +157,13 @@ async fn get_article(
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.pool.get().await?;
-    let article = find_article(&mut conn, &slug).await?;
-    article_response(&mut conn, article, auth.user_id(), StatusCode::OK).await
+    state
+        .db
+        .run(async |conn| {
+            let article = find_article(conn, &slug).await?;
+            article_response(conn, article, auth.user_id(), StatusCode::OK).await
+        })
+        .await
 }
 
 /// Spec: POST /articles (Create an article). The article and its tags are
@@ -188,24 +192,32 @@ async fn create_article(
         payload.tag_list,
     )?;
 
-    let mut conn = state.pool.get().await?;
-    let mut attempt = 0;
-    let article = loop {
-        attempt += 1;
-        let slug = new_slug(&new.title)?;
-        let row = articles::NewArticle {
-            author_id: auth.user.id,
-            slug: slug.as_str(),
-            title: &new.title,
-            description: &new.description,
-            body: &new.body,
-        };
-        match articles::create(&mut conn, &row, new.tags.as_slice()).await {
-            Err(error) if articles::is_slug_taken(&error) && attempt < SLUG_ATTEMPTS => continue,
-            outcome => break outcome.map_err(|error| slug_conflict_or(error, AppError::from)),
-        }
-    }?;
-    article_response(&mut conn, article, Some(auth.user.id), StatusCode::CREATED).await
+    state
+        .db
+        .run(async |conn| {
+            let mut attempt = 0;
+            let article = loop {
+                attempt += 1;
+                let slug = new_slug(&new.title)?;
+                let row = articles::NewArticle {
+                    author_id: auth.user.id,
+                    slug: slug.as_str(),
+                    title: &new.title,
+                    description: &new.description,
+                    body: &new.body,
+                };
+                match articles::create(conn, &row, new.tags.as_slice()).await {
+                    Err(error) if articles::is_slug_taken(&error) && attempt < SLUG_ATTEMPTS => {
+                        continue
+                    }
+                    outcome => {
+                        break outcome.map_err(|error| slug_conflict_or(error, AppError::from))
+                    }
+                }
+            }?;
+            article_response(conn, article, Some(auth.user.id), StatusCode::CREATED).await
+        })
+        .await
 }
 
 /// Spec: PUT /articles/{slug} (Update an article). A new title gives a new
@@ -230,35 +242,39 @@ async fn update_article(
     slug: web::Path<String>,
     body: JsonBody<UpdateArticleRequest>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.pool.get().await?;
-    let article = find_own_article(&mut conn, &slug, &auth).await?;
-    let payload = body.parse()?.article;
-    let requested = ArticleChanges::parse(
-        payload.title,
-        payload.description,
-        payload.body,
-        payload.tag_list,
-    )?;
-    let slug = match requested.title.as_deref().filter(|t| *t != article.title) {
-        Some(title) => Some(new_slug(title)?),
-        None => None,
-    };
-    let changes = articles::ArticleChanges {
-        slug: slug.map(Slug::into_inner),
-        title: requested.title,
-        description: requested.description,
-        body: requested.body,
-    };
+    state
+        .db
+        .run(async |conn| {
+            let article = find_own_article(conn, &slug, &auth).await?;
+            let payload = body.parse()?.article;
+            let requested = ArticleChanges::parse(
+                payload.title,
+                payload.description,
+                payload.body,
+                payload.tag_list,
+            )?;
+            let slug = match requested.title.as_deref().filter(|t| *t != article.title) {
+                Some(title) => Some(new_slug(title)?),
+                None => None,
+            };
+            let changes = articles::ArticleChanges {
+                slug: slug.map(Slug::into_inner),
+                title: requested.title,
+                description: requested.description,
+                body: requested.body,
+            };
 
-    let updated = articles::update(
-        &mut conn,
-        article.id,
-        &changes,
-        requested.tags.as_ref().map(|t| t.as_slice()),
-    )
-    .await
-    .map_err(|error| slug_conflict_or(error, or_article_gone))?;
-    article_response(&mut conn, updated, Some(auth.user.id), StatusCode::OK).await
+            let updated = articles::update(
+                conn,
+                article.id,
+                &changes,
+                requested.tags.as_ref().map(|t| t.as_slice()),
+            )
+            .await
+            .map_err(|error| slug_conflict_or(error, or_article_gone))?;
+            article_response(conn, updated, Some(auth.user.id), StatusCode::OK).await
+        })
+        .await
 }
 
 /// Spec: DELETE /articles/{slug} (Delete an article), with its comments,
@@ -280,8 +296,12 @@ async fn delete_article(
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.pool.get().await?;
-    let article = find_own_article(&mut conn, &slug, &auth).await?;
-    articles::delete(&mut conn, article.id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    state
+        .db
+        .run(async |conn| {
+            let article = find_own_article(conn, &slug, &auth).await?;
+            articles::delete(conn, article.id).await?;
+            Ok(HttpResponse::NoContent().finish())
+        })
+        .await
 }
