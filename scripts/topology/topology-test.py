@@ -199,6 +199,10 @@ defaults
     timeout connect 2s
     timeout client 30s
     timeout server 30s
+    # /ready queries the database, behind the requests' pool: on a busy
+    # host a check can take longer than the 300 ms between checks, and a
+    # check timed out at 300 ms took every replica out at once.
+    timeout check 2s
     # A request whose connection failed, or that got no answer at all
     # (a keep-alive connection the replica closed as it stopped), goes
     # to another replica; answered requests are never replayed.

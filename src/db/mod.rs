@@ -48,11 +48,47 @@ impl From<ConnectError> for diesel::ConnectionError {
 /// Opens one connection to `url` (without `sslmode`/`sslrootcert`), with
 /// TLS as `tls` says: what `AsyncPgConnection::establish` does, plus TLS.
 pub async fn connect(url: &str, tls: &PgTls) -> Result<AsyncPgConnection, ConnectError> {
+    let (client, connection) = open(url, tls).await?;
+    Ok(AsyncPgConnection::try_from_client_and_connection(client, connection).await?)
+}
+
+/// [`connect`], through a pooler in transaction mode. diesel-async's own
+/// setup (`SET TIME ZONE`, `SET CLIENT_ENCODING`) prepares each statement
+/// in one round trip and runs it in the next; outside a transaction the
+/// pooler may send those to different server sessions (failing, and
+/// leaving a prepared statement behind on one of them). So the setup runs
+/// inside a transaction, which needs the client before diesel-async takes
+/// it: the connection is driven here, on the caller's runtime.
+async fn connect_through_transaction_pooler(
+    url: &str,
+    tls: &PgTls,
+) -> Result<AsyncPgConnection, ConnectError> {
+    let (client, connection) = open(url, tls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(error = %Chain(&error), "a pooled connection ended");
+        }
+    });
+    let setup_failed = |error| diesel::ConnectionError::BadConnection(Chain(&error).to_string());
+    client.batch_execute("BEGIN").await.map_err(setup_failed)?;
+    let mut conn = AsyncPgConnection::try_from(client).await?;
+    conn.batch_execute("COMMIT")
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// The socket side of a connection, which someone must drive (poll).
+type PgSession =
+    tokio_postgres::Connection<tokio_postgres::Socket, tls::RustlsStream<tokio_postgres::Socket>>;
+
+/// A TCP (and maybe TLS) session to `url`, not yet driven.
+async fn open(url: &str, tls: &PgTls) -> Result<(tokio_postgres::Client, PgSession), ConnectError> {
     let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
         diesel::ConnectionError::InvalidConnectionUrl(e.to_string())
     })?;
     tls.configure(&mut config);
-    let (client, connection) = config.connect(tls.clone()).await.map_err(|error| {
+    let opened = config.connect(tls.clone()).await.map_err(|error| {
         match tls::certificate_rejection(&error) {
             Some(reason) => ConnectError::CertificateRejected(reason),
             None => diesel::ConnectionError::BadConnection(
@@ -63,7 +99,7 @@ pub async fn connect(url: &str, tls: &PgTls) -> Result<AsyncPgConnection, Connec
             .into(),
         }
     })?;
-    Ok(AsyncPgConnection::try_from_client_and_connection(client, connection).await?)
+    Ok(opened)
 }
 
 /// The request pool: deadpool over diesel-async connections.
@@ -127,7 +163,11 @@ pub fn build_pool(
         let queries = queries.clone();
         let tls = tls.clone();
         let connect = async move {
-            let mut conn = connect(&url, &tls).await?;
+            let mut conn = if pooled_by_transaction {
+                connect_through_transaction_pooler(&url, &tls).await?
+            } else {
+                connect(&url, &tls).await?
+            };
             if pooled_by_transaction {
                 conn.set_prepared_statement_cache_size(CacheSize::Disabled);
             } else {
