@@ -329,6 +329,16 @@ impl SettingsArgs {
             Some(raw) => {
                 Endpoint::parse(raw).map_err(|e| ConfigError::MigrationUrl(Box::new(e)))?
             }
+            // Behind a transaction pooler the session advisory lock and
+            // the DDL of migrations cannot work: no silent fallback.
+            None if self.db_pool_mode == PoolMode::Transaction => {
+                return Err(invalid(
+                    "CONDUIT_MIGRATION_DATABASE_URL",
+                    "must be set when CONDUIT_DB_POOL_MODE=transaction: migrations need a \
+                     session of their own (an advisory lock, DDL), so point it at PostgreSQL \
+                     directly, not at the pooler",
+                ));
+            }
             None => requests.clone(),
         };
         Ok(DatabaseSettings {
@@ -617,5 +627,33 @@ mod tests {
         );
         assert!(super::parse_duration("soon").is_err());
         assert!(super::parse_duration("-5").is_err());
+    }
+
+    #[test]
+    fn transaction_pool_mode_needs_a_direct_migration_url() {
+        let settings = |extra: &[&str]| {
+            let mut args = vec![
+                "conduit",
+                "--database-url",
+                "postgres://conduit@pgbouncer:6432/conduit",
+                "--db-pool-mode",
+                "transaction",
+            ];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).unwrap().settings.settings()
+        };
+        let refused = settings(&[]).unwrap_err().to_string();
+        assert!(
+            refused.starts_with("CONDUIT_MIGRATION_DATABASE_URL: must be set"),
+            "{refused}"
+        );
+        let direct = settings(&[
+            "--migration-database-url",
+            "postgres://conduit@db:5432/conduit",
+        ])
+        .unwrap()
+        .database;
+        assert_eq!(direct.migrations.display_target(), "db:5432/conduit");
+        assert_eq!(direct.requests.display_target(), "pgbouncer:6432/conduit");
     }
 }

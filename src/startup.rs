@@ -64,11 +64,7 @@ impl Application {
         let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let metrics = Metrics::new();
         let pool = db::build_pool(&settings.database, metrics.db_queries())?;
-        let db = Db::new(
-            pool.clone(),
-            settings.database.pool_mode,
-            settings.database.statement_timeout,
-        );
+        let db = Db::new(pool.clone(), &settings.database);
         // The workers' first connections open while the schema is checked,
         // so the first requests (and /ready) do not wait for them.
         db::warm_up(&pool);

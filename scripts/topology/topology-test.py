@@ -464,6 +464,7 @@ pool_mode = transaction
 default_pool_size = {BOUNCER_SERVER_CONNECTIONS}
 max_client_conn = 200
 ignore_startup_parameters = extra_float_digits
+query_wait_timeout = 10
 logfile = {home}/pgbouncer.log
 """
 
@@ -508,6 +509,16 @@ def scenario_pgbouncer():
         f"{BOUNCER_SERVER_CONNECTIONS} server connections) against direct connections")
     bouncer, home = start_pgbouncer()
     bouncer_url = f"postgres://conduit@127.0.0.1:{BOUNCER_PORT}/conduit"
+    # First a replica in the wrong (session) mode, as before an operator
+    # fixes it: it leaves prepared statements named s0, s1, ... on
+    # PgBouncer's server connections, which the replicas below must survive.
+    polluter = Replica(BASE + 20, database_url=bouncer_url, name=f"session-mode-{BASE + 20}")
+    polluter.wait_ready()
+    answers = [http("GET", polluter.url("/api/articles"))[0] for _ in range(40)]
+    polluter.signal(signal.SIGTERM)
+    polluter.wait_exit()
+    log(f"  a session-mode replica through PgBouncer first: {answers.count(200)} of 40 answered 200 "
+        f"(the rest is why CONDUIT_DB_POOL_MODE=transaction exists)")
     figures = {}
     for mode, url, pool_mode in (("direct", DB_URL, "session"),
                                  ("pgbouncer", bouncer_url, "transaction")):

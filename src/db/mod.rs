@@ -70,7 +70,10 @@ async fn connect_through_transaction_pooler(
         }
     });
     let setup_failed = |error| diesel::ConnectionError::BadConnection(Chain(&error).to_string());
-    client.batch_execute("BEGIN").await.map_err(setup_failed)?;
+    client
+        .batch_execute("BEGIN; DEALLOCATE ALL")
+        .await
+        .map_err(setup_failed)?;
     let mut conn = AsyncPgConnection::try_from(client).await?;
     conn.batch_execute("COMMIT")
         .await

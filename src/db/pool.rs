@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager};
 
+use deadpool::managed::TimeoutType;
+
 use super::Pool;
-use crate::config::PoolMode;
+use crate::config::{DatabaseSettings, PoolMode};
 
 /// Why [`Db::run`] got no connection.
 pub type AcquireError = deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>;
@@ -16,24 +18,38 @@ pub type AcquireError = deadpool::managed::PoolError<diesel_async::pooled_connec
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
-    /// In transaction mode, what opens each unit of work: `BEGIN` and the
-    /// statement timeout for that transaction, in one round trip.
+    /// In transaction mode, what opens each unit of work, in one round
+    /// trip: see [`begin_sql`].
     begin: Option<Arc<str>>,
+    /// How long `BEGIN` may wait: a pooler queues it until a server
+    /// connection is free, which is the real wait for a connection there.
+    acquire_timeout: Duration,
+}
+
+/// `BEGIN`, the statement timeout for this transaction only (a `SET` would
+/// stay on the server connection for the pooler's next client), and
+/// `DEALLOCATE ALL`: a statement another client left prepared on this
+/// server connection (a replica in session mode, a `psql` session)
+/// would otherwise collide with ours, since tokio-postgres names them
+/// `s0`, `s1`, ... in every process alike.
+pub(super) fn begin_sql(statement_timeout: Duration) -> String {
+    format!(
+        "BEGIN; SET LOCAL statement_timeout = {}; DEALLOCATE ALL",
+        statement_timeout.as_millis()
+    )
 }
 
 impl Db {
-    pub fn new(pool: Pool, mode: PoolMode, statement_timeout: Duration) -> Self {
-        let begin = match mode {
+    pub fn new(pool: Pool, settings: &DatabaseSettings) -> Self {
+        let begin = match settings.pool_mode {
             PoolMode::Session => None,
-            PoolMode::Transaction => Some(
-                format!(
-                    "BEGIN; SET LOCAL statement_timeout = {}",
-                    statement_timeout.as_millis()
-                )
-                .into(),
-            ),
+            PoolMode::Transaction => Some(begin_sql(settings.statement_timeout).into()),
         };
-        Self { pool, begin }
+        Self {
+            pool,
+            begin,
+            acquire_timeout: settings.acquire_timeout,
+        }
     }
 
     pub fn pool(&self) -> &Pool {
@@ -49,6 +65,11 @@ impl Db {
     /// `BEGIN` and `COMMIT`, and tokio-postgres prepares every statement in
     /// one round trip and executes it in the next, which must reach the
     /// same session. (`conn.transaction` inside `work` nests as a savepoint.)
+    ///
+    /// `work` must return `Err` when a statement failed, as `?` does: in a
+    /// transaction, PostgreSQL ignores every later statement and turns the
+    /// `COMMIT` into a silent rollback, so an error swallowed into `Ok`
+    /// would answer success with nothing written.
     pub async fn run<T, E>(
         &self,
         work: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, E>,
@@ -60,7 +81,14 @@ impl Db {
         let Some(begin) = &self.begin else {
             return work(&mut conn).await;
         };
-        AnsiTransactionManager::begin_transaction_sql(&mut *conn, begin).await?;
+        let begin = AnsiTransactionManager::begin_transaction_sql(&mut *conn, begin);
+        match tokio::time::timeout(self.acquire_timeout, begin).await {
+            Ok(begun) => begun?,
+            // The connection, cut mid-statement, is marked broken and
+            // dropped by the pool; the request answers 503 like any
+            // other wait for a connection that timed out.
+            Err(_) => return Err(AcquireError::Timeout(TimeoutType::Wait).into()),
+        }
         match work(&mut conn).await {
             Ok(value) => {
                 AnsiTransactionManager::commit_transaction(&mut *conn).await?;
@@ -72,7 +100,7 @@ impl Db {
                 if let Err(rollback) =
                     AnsiTransactionManager::rollback_transaction(&mut *conn).await
                 {
-                    tracing::debug!(error = %rollback, "rollback after a failed request");
+                    tracing::warn!(error = %rollback, "rollback after a failed request failed");
                 }
                 Err(error)
             }

@@ -11,7 +11,7 @@ use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{spawn_app, spawn_app_on, TestDatabase};
 
 #[derive(QueryableByName)]
 struct Setting {
@@ -37,11 +37,13 @@ fn db_on(url: &str, mode: &str) -> Db {
         mode,
         "--db-statement-timeout",
         "3s",
+        "--migration-database-url",
+        url,
     ])
     .expect("valid flags");
     let settings = cli.settings.settings().expect("valid settings").database;
     let pool = build_pool(&settings, prometheus::IntCounter::new("q", "q").unwrap()).unwrap();
-    Db::new(pool, settings.pool_mode, settings.statement_timeout)
+    Db::new(pool, &settings)
 }
 
 async fn statement_timeout(db: &Db) -> String {
@@ -108,6 +110,31 @@ async fn transaction_mode_sets_the_timeout_per_transaction_and_leaves_nothing_in
     .await
     .unwrap();
     assert_eq!(prepared.n, 0, "statements are not kept across transactions");
+
+    // Statements another client left on the server connection (a replica
+    // in session mode, psql) are dropped before ours could collide with
+    // them: tokio-postgres names statements s0, s1, ... in every process.
+    use diesel_async::SimpleAsyncConnection;
+    conn.batch_execute(
+        "PREPARE s1 AS SELECT 1; PREPARE s2 AS SELECT 2; PREPARE leftover AS SELECT 3",
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    assert_eq!(
+        statement_timeout(&db).await,
+        "3s",
+        "works with leftovers present"
+    );
+    let mut conn = db.pool().get().await.unwrap();
+    let prepared: Count = diesel::sql_query("SELECT count(*) AS n FROM pg_prepared_statements")
+        .get_result(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        prepared.n, 1,
+        "only the count itself: the leftovers were deallocated"
+    );
     drop(conn);
 
     // Session mode (the default) keeps the session-level timeout and runs
@@ -164,7 +191,18 @@ async fn transaction_mode_rolls_back_a_failed_request_and_commits_a_good_one() {
 
 #[tokio::test]
 async fn every_endpoint_works_in_transaction_mode() {
-    let app = spawn_app_with(&["--db-pool-mode", "transaction"]).await;
+    let db = TestDatabase::create().await;
+    let url = db.url();
+    let app = spawn_app_on(
+        db,
+        &[
+            "--db-pool-mode",
+            "transaction",
+            "--migration-database-url",
+            &url,
+        ],
+    )
+    .await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     assert_eq!(
