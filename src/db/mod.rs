@@ -4,7 +4,9 @@ pub mod articles;
 pub mod comments;
 pub mod migrations;
 pub mod profiles;
+pub mod purge;
 pub mod sessions;
+pub mod throttle;
 pub mod tls;
 pub mod users;
 
