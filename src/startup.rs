@@ -14,7 +14,7 @@ use actix_web::{web, App, HttpServer};
 
 use utoipa_actix_web::AppExt;
 
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::Throttle;
 use crate::config::{Environment, Settings};
 use crate::db::migrations::{self, MigrationError};
 use crate::db::{self, DatabaseUnreachable, Pool};
@@ -91,7 +91,7 @@ impl Application {
             metrics,
             migrations: known,
             auth: settings.auth.clone(),
-            login_throttle: LoginThrottle::new(settings.auth.throttle),
+            throttle: Throttle::new(settings.auth.throttle),
             draining: draining.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
         });

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::views::UserResponse;
+use crate::auth::throttle::{Admission, LoginKeys};
 use crate::auth::{password, token, AuthUser, DEMO_EMAIL};
 use crate::config::AuthSettings;
 use crate::db::sessions;
@@ -115,6 +116,19 @@ fn conflict_or(error: diesel::result::Error) -> AppError {
     }
 }
 
+/// The client's address: X-Forwarded-For only from a trusted proxy, since
+/// any client can write it.
+fn client_address(request: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
+    state
+        .trusted_proxies
+        .client_address(request.peer_addr().map(|a| a.ip()), request.headers())
+}
+
+/// Seconds for `Retry-After`, at least one.
+fn whole_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_millis().div_ceil(1000) as u64).max(1)
+}
+
 /// Spec: POST /users (Registration). The account and its first session
 /// are written in one transaction.
 #[utoipa::path(
@@ -124,11 +138,13 @@ fn conflict_or(error: diesel::result::Error) -> AppError {
         (status = 201, description = "Registered", body = UserResponse),
         (status = 409, description = "Username or email taken", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address; see Retry-After", body = ErrorBody),
         (status = 503, description = "Too busy hashing passwords; see Retry-After", body = ErrorBody),
     )
 )]
 #[post("/users")]
 async fn register(
+    request: HttpRequest,
     state: web::Data<AppState>,
     body: JsonBody<RegisterRequest>,
 ) -> AppResult<HttpResponse> {
@@ -138,13 +154,34 @@ async fn register(
     let email = new.email.into_inner();
 
     // A taken name is answered before the hash: a flood of registrations
-    // of existing accounts costs one indexed query each, not a hash.
-    if let Some(field) =
-        users::taken_by_another(&mut *state.pool.get().await?, &username, &email).await?
+    // of existing accounts costs one indexed query each, not a hash. Only
+    // a registration that gets as far as the hash counts for its address.
+    let address = client_address(&request, &state);
     {
-        return Err(AppError::Conflict(field));
+        let mut conn = state.pool.get().await?;
+        if let Some(field) = users::taken_by_another(&mut conn, &username, &email).await? {
+            return Err(AppError::Conflict(field));
+        }
+        if let Admission::Refused { retry_after } = state
+            .throttle
+            .begin_registration(&mut conn, address)
+            .await?
+        {
+            return Err(AppError::TooManyRegistrations {
+                retry_after_secs: whole_seconds(retry_after),
+            });
+        }
     }
-    let password_hash = password::hash(new.password.into_inner()).await?;
+    let password_hash = match password::hash(new.password.into_inner()).await {
+        Ok(hash) => hash,
+        Err(error) => {
+            state
+                .throttle
+                .registration_not_carried_out(&mut *state.pool.get().await?, address)
+                .await?;
+            return Err(error.into());
+        }
+    };
     let token = new_token()?;
     let mut conn = state.pool.get().await?;
     let user = conn
@@ -189,31 +226,34 @@ async fn login(
     let Credentials { email, password } =
         Credentials::parse(payload.email, exposed(payload.password))?;
 
-    // X-Forwarded-For only from a trusted proxy: any client can write it.
-    let address = state
-        .trusted_proxies
-        .client_address(request.peer_addr().map(|a| a.ip()), request.headers());
-    let throttle = &state.login_throttle;
-    // Counted as a failure from here until the password proves right.
-    throttle
-        .begin(address, &email)
-        .map_err(|wait| AppError::TooManyFailedLogins {
-            retry_after_secs: wait.as_secs().max(1),
-        })?;
+    let keys = LoginKeys::new(client_address(&request, &state), &email);
+    let throttle = &state.throttle;
     // The connection goes back to the pool before the hash: a login may
     // wait a long time for a hashing thread, and every other request needs
     // the pool meanwhile.
-    let user = users::find_by_email(&mut *state.pool.get().await?, &email).await?;
+    let user = {
+        let mut conn = state.pool.get().await?;
+        // Counted as a failure from here until the password proves right.
+        if let Admission::Refused { retry_after } = throttle.begin_login(&mut conn, &keys).await? {
+            return Err(AppError::TooManyFailedLogins {
+                retry_after_secs: whole_seconds(retry_after),
+            });
+        }
+        users::find_by_email(&mut conn, &email).await?
+    };
     let user = match password::verify(password, user).await {
         Ok(Some(user)) => user,
         Ok(None) => return Err(AppError::InvalidCredentials),
         // Not checked (e.g. the hashing queue is full): no failure either.
         Err(error) => {
-            throttle.cancel(address, &email);
+            throttle
+                .login_not_checked(&mut *state.pool.get().await?, &keys)
+                .await?;
             return Err(error.into());
         }
     };
-    throttle.succeeded(address, &email);
+    let mut conn = state.pool.get().await?;
+    throttle.login_succeeded(&mut conn, &keys).await?;
     if user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !state.auth.demo_login_allowed {
         tracing::warn!(
             "refused a login to the demo account (production; CONDUIT_ALLOW_DEMO_USER is off)"
@@ -221,7 +261,7 @@ async fn login(
         return Err(AppError::InvalidCredentials);
     }
     let token = new_token()?;
-    start_session(&mut *state.pool.get().await?, &user, &state.auth, &token).await?;
+    start_session(&mut conn, &user, &state.auth, &token).await?;
     Ok(HttpResponse::Ok().json(UserResponse::new(user, token)))
 }
 
