@@ -393,8 +393,8 @@ impl SettingsArgs {
 /// The longest session or window a setting may ask for: far beyond any
 /// real use, and far from the overflow of a timestamp plus it.
 const LONGEST: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
-/// The most attempts a throttling budget may allow: ten times it (an
-/// address's budget) still fits PostgreSQL's integer.
+/// The most attempts a throttling budget may allow: far beyond any use
+/// (a budget that large is throttling turned off by another name).
 const MOST_ATTEMPTS: u32 = 1_000_000;
 /// PostgreSQL takes its timeouts in whole milliseconds, as an int4.
 const LONGEST_PG_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);

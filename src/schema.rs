@@ -77,7 +77,7 @@ diesel::table! {
 diesel::table! {
     throttle_counters (key) {
         key -> Text,
-        attempts -> Int4,
+        attempts -> Int8,
         window_ends_at -> Timestamptz,
         next_at -> Timestamptz,
     }

@@ -17,7 +17,7 @@ CREATE UNLOGGED TABLE throttle_counters (
     -- 'login-address:<address>', 'register-address:<address>'.
     key text PRIMARY KEY,
     -- Attempts counted in the current window, those in flight included.
-    attempts integer NOT NULL CHECK (attempts >= 0),
+    attempts bigint NOT NULL CHECK (attempts >= 0),
     window_ends_at timestamptz NOT NULL,
     -- Backoff: no attempt of this key is let through before then.
     next_at timestamptz NOT NULL

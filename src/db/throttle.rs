@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// The keys one login attempt counts against.
@@ -81,8 +81,8 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn count(budget: u32) -> i32 {
-    i32::try_from(budget).unwrap_or(i32::MAX)
+fn count(budget: u32) -> i64 {
+    i64::from(budget)
 }
 
 /// Counts a login attempt against its address, its (account, address) pair
@@ -167,9 +167,9 @@ pub async fn begin_login(
         .bind::<Text, _>(&keys.account)
         .bind::<Text, _>(&keys.address)
         .bind::<BigInt, _>(millis(budgets.window))
-        .bind::<Integer, _>(count(budgets.pair))
-        .bind::<Integer, _>(count(budgets.account))
-        .bind::<Integer, _>(count(budgets.address))
+        .bind::<BigInt, _>(count(budgets.pair))
+        .bind::<BigInt, _>(count(budgets.account))
+        .bind::<BigInt, _>(count(budgets.address))
         .bind::<BigInt, _>(millis(budgets.max_backoff))
         .get_result(conn)
         .await?;
@@ -231,7 +231,7 @@ pub async fn begin_with_backoff(
     let outcome: Outcome = diesel::sql_query(BEGIN_WITH_BACKOFF)
         .bind::<Text, _>(key)
         .bind::<BigInt, _>(millis(window))
-        .bind::<Integer, _>(count(budget))
+        .bind::<BigInt, _>(count(budget))
         .bind::<BigInt, _>(millis(max_backoff))
         .get_result(conn)
         .await?;
