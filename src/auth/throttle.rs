@@ -18,6 +18,9 @@
 //!
 //! Registrations count per address: `registrations_per_address` per
 //! window, then with the same backoff.
+//!
+//! An IPv6 "address" here is its /64: one subscriber's network, in which
+//! a client can pick a new address for every attempt.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -58,8 +61,17 @@ pub struct Throttle {
 /// socket): all such attempts share one budget.
 const NO_ADDRESS: &str = "unknown";
 
+/// The budget's address: an IPv4 address, or an IPv6 address's /64, which
+/// is what one subscriber gets and can pick addresses from at will.
 fn address_text(address: Option<IpAddr>) -> String {
-    address.map_or_else(|| NO_ADDRESS.to_owned(), |a| a.to_string())
+    match address {
+        None => NO_ADDRESS.to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let prefix = u128::from(v6) & !(u128::MAX >> 64);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+    }
 }
 
 impl LoginKeys {
@@ -189,6 +201,12 @@ mod tests {
         assert_eq!(
             LoginKeys::new(None, "a@x.org").address,
             "login-address:unknown"
+        );
+        let v6: IpAddr = "2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().unwrap();
+        assert_eq!(
+            LoginKeys::new(Some(v6), "a@x.org").address,
+            "login-address:2001:db8:1:2::/64",
+            "one IPv6 subscriber, one budget"
         );
     }
 }
