@@ -838,3 +838,49 @@ async fn registrations_are_throttled_per_address() {
         201
     );
 }
+
+/// Counters whose window has ended are deleted by the server itself (at
+/// boot, then periodically, in batches); live ones are kept, so a restart
+/// does not reset a budget.
+#[tokio::test]
+async fn ended_throttle_windows_are_deleted_and_live_ones_kept() {
+    use diesel_async::RunQueryDsl;
+    let app = crate::helpers::spawn_app_with(&["--login-max-failures", "2"]).await;
+    app.register("target").await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.login("target@example.org", "wrong-password")
+                .await
+                .status,
+            401
+        );
+    }
+    let db = app.stop().await;
+    let mut conn = db.connect().await;
+    diesel::sql_query(
+        "INSERT INTO throttle_counters (key, attempts, window_ends_at, next_at) \
+         SELECT 'login-address:192.0.2.' || i, 5, now() - interval '1 minute', now() \
+         FROM generate_series(1, 2500) AS i",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("ended windows");
+    const ENDED: &str = "SELECT count(*)::text AS value FROM throttle_counters \
+                         WHERE window_ends_at <= now()";
+    assert_eq!(select_texts(&mut conn, ENDED).await, ["2500"]);
+
+    let restarted = crate::helpers::spawn_app_on(db, &["--login-max-failures", "2"]).await;
+    assert_eq!(
+        select_texts(&mut conn, ENDED).await,
+        ["0"],
+        "all purged, in batches"
+    );
+    assert_eq!(
+        restarted
+            .login("target@example.org", "password123")
+            .await
+            .status,
+        429,
+        "the live count survived the restart"
+    );
+}
