@@ -155,8 +155,11 @@ pub struct SettingsArgs {
           value_parser = BoolishValueParser::new(), global = true)]
     pub allow_demo_user: bool,
 
-    /// Failed logins allowed per client address and per account within
-    /// CONDUIT_LOGIN_FAILURE_WINDOW; 0 turns the limit off.
+    /// Failed logins allowed per account from one client address within
+    /// CONDUIT_LOGIN_FAILURE_WINDOW (then 429 until it ends); also how many
+    /// an account takes from all addresses, and a tenth of what an address
+    /// takes for all accounts, before their backoff starts; 0 turns login
+    /// throttling off.
     #[arg(
         long,
         env = "CONDUIT_LOGIN_MAX_FAILURES",
@@ -165,9 +168,26 @@ pub struct SettingsArgs {
     )]
     pub login_max_failures: u32,
 
-    /// The window failed logins are counted in.
+    /// The window failed logins (and registrations) are counted in.
     #[arg(long, env = "CONDUIT_LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_duration, global = true)]
     pub login_failure_window: Duration,
+
+    /// The longest delay the backoff asks for between attempts, once an
+    /// account, an address or an address's registrations have used their
+    /// budget: 1s, 2s, 4s, ... up to this.
+    #[arg(long, env = "CONDUIT_LOGIN_MAX_BACKOFF", default_value = "1m", value_parser = parse_duration, global = true)]
+    pub login_max_backoff: Duration,
+
+    /// Registrations allowed per client address within
+    /// CONDUIT_LOGIN_FAILURE_WINDOW before its backoff starts; 0 turns the
+    /// limit off.
+    #[arg(
+        long,
+        env = "CONDUIT_REGISTRATIONS_PER_ADDRESS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub registrations_per_address: u32,
 
     /// Origins allowed to call the API from a browser, comma-separated
     /// (e.g. https://app.example.org). None: CORS stays off.
@@ -386,6 +406,8 @@ impl SettingsArgs {
                 throttle: ThrottleSettings {
                     max_failures: self.login_max_failures,
                     window: self.login_failure_window,
+                    max_backoff: self.login_max_backoff,
+                    registrations_per_address: self.registrations_per_address,
                 },
                 demo_login_allowed: self.environment == Environment::Development
                     || self.allow_demo_user,
@@ -402,6 +424,9 @@ impl SettingsArgs {
 /// The longest session or window a setting may ask for: far beyond any
 /// real use, and far from the overflow of a timestamp plus it.
 const LONGEST: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+/// The most attempts a throttling budget may allow: far beyond any use
+/// (a budget that large is throttling turned off by another name).
+const MOST_ATTEMPTS: u32 = 1_000_000;
 /// PostgreSQL takes its timeouts in whole milliseconds, as an int4.
 const LONGEST_PG_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
 
@@ -465,6 +490,29 @@ impl SettingsArgs {
             second,
             LONGEST,
         )?;
+        // A delay longer than the window would outlive the count it
+        // comes from.
+        between(
+            "CONDUIT_LOGIN_MAX_BACKOFF",
+            self.login_max_backoff,
+            second,
+            self.login_failure_window,
+        )?;
+        // The counts are PostgreSQL integers.
+        for (name, value) in [
+            ("CONDUIT_LOGIN_MAX_FAILURES", self.login_max_failures),
+            (
+                "CONDUIT_REGISTRATIONS_PER_ADDRESS",
+                self.registrations_per_address,
+            ),
+        ] {
+            if value > MOST_ATTEMPTS {
+                return Err(invalid(
+                    name,
+                    format!("must be at most {MOST_ATTEMPTS} (got {value}; 0 turns it off)"),
+                ));
+            }
+        }
         // 0 would switch PostgreSQL's timeout off, not make it immediate.
         between(
             "CONDUIT_DB_STATEMENT_TIMEOUT",

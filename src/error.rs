@@ -41,6 +41,9 @@ pub enum AppError {
     /// 429: too many failed logins from this address or for this account.
     #[error("too many failed logins")]
     TooManyFailedLogins { retry_after_secs: u64 },
+    /// 429: too many registrations from this address.
+    #[error("too many registrations")]
+    TooManyRegistrations { retry_after_secs: u64 },
     /// 413: the body is larger than the server accepts.
     #[error("body too large")]
     PayloadTooLarge,
@@ -80,6 +83,10 @@ impl AppError {
             AppError::TooManyFailedLogins { .. } => {
                 FieldErrors::single("credentials", "too many failed attempts; retry later")
             }
+            AppError::TooManyRegistrations { .. } => FieldErrors::single(
+                "user",
+                "too many registrations from this address; retry later",
+            ),
             AppError::PayloadTooLarge => FieldErrors::single("body", "is too large"),
             AppError::UnsupportedMediaType => {
                 FieldErrors::single("body", "must be JSON (Content-Type: application/json)")
@@ -101,7 +108,9 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::TooManyFailedLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyFailedLogins { .. } | AppError::TooManyRegistrations { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::DatabaseUnavailable(_) | AppError::HashingBusy => {
@@ -123,7 +132,9 @@ impl ResponseError for AppError {
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let AppError::TooManyFailedLogins { retry_after_secs } = self {
+        if let AppError::TooManyFailedLogins { retry_after_secs }
+        | AppError::TooManyRegistrations { retry_after_secs } = self
+        {
             response.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         if let AppError::HashingBusy = self {

@@ -75,6 +75,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    throttle_counters (key) {
+        key -> Text,
+        attempts -> Int8,
+        window_ends_at -> Timestamptz,
+        next_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         username -> Text,
@@ -105,5 +114,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     follows,
     sessions,
     tags,
+    throttle_counters,
     users,
 );

@@ -1,7 +1,7 @@
 //! Boot, in order: wait for the database, build the pool (its first
 //! connections open in the background), migrate on a dedicated connection,
 //! bind, serve. Only the wiring: the stop on a signal is in `shutdown.rs`,
-//! the session purge in `db::sessions`, the demo-account check in `auth::demo`.
+//! the purge of dead rows in `db::purge`, the demo-account check in `auth::demo`.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::AtomicBool;
@@ -14,7 +14,7 @@ use actix_web::{web, App, HttpServer};
 
 use utoipa_actix_web::AppExt;
 
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::Throttle;
 use crate::config::{Environment, Settings};
 use crate::db::migrations::{self, MigrationError};
 use crate::db::{self, DatabaseUnreachable, Db, Pool};
@@ -49,7 +49,7 @@ pub struct Application {
     pool: Pool,
     draining: Arc<AtomicBool>,
     readiness_delay: Duration,
-    session_purge: tokio::task::JoinHandle<()>,
+    purge: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -73,7 +73,7 @@ impl Application {
 
         // One round before serving: its statements never mix with those
         // of the first requests, and a backlog starts shrinking at once.
-        db::sessions::purge_round(&db).await;
+        db::purge::purge_round(&db).await;
 
         let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),
@@ -92,7 +92,7 @@ impl Application {
             metrics,
             migrations: known,
             auth: settings.auth.clone(),
-            login_throttle: LoginThrottle::new(settings.auth.throttle),
+            throttle: Throttle::new(settings.auth.throttle),
             draining: draining.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
         });
@@ -123,14 +123,14 @@ impl Application {
         .disable_signals()
         .run();
         tracing::info!(%address, "listening on http://{address}");
-        let session_purge = tokio::spawn(db::sessions::purge_periodically(db));
+        let purge = tokio::spawn(db::purge::purge_periodically(db));
         Ok(Self {
             server,
             address,
             pool,
             draining,
             readiness_delay: settings.shutdown_readiness_delay,
-            session_purge,
+            purge,
         })
     }
 
@@ -160,7 +160,7 @@ impl Application {
     /// the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let outcome = self.server.await;
-        self.session_purge.abort();
+        self.purge.abort();
         self.pool.close();
         tracing::info!("stopped");
         outcome

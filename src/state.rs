@@ -4,7 +4,7 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::Throttle;
 use crate::client_address::TrustedProxies;
 use crate::config::AuthSettings;
 use crate::db::migrations::KnownMigration;
@@ -18,7 +18,9 @@ pub struct AppState {
     /// the database's.
     pub migrations: Vec<KnownMigration>,
     pub auth: AuthSettings,
-    pub login_throttle: LoginThrottle,
+    /// Login and registration budgets, counted in PostgreSQL (shared by
+    /// every replica).
+    pub throttle: Throttle,
     /// Set on SIGTERM/SIGINT: `/ready` answers 503 so that a load balancer
     /// takes this replica out, while requests are still served.
     pub draining: Arc<AtomicBool>,

@@ -473,7 +473,7 @@ def measure_scenarios(server, dataset, pgbench, url):
     busy = wrk(port, "/api/user", reader, script="wrk-paced.lua", connections=4, env=paced)
     logins_meanwhile = wrk_result(background.communicate()[0])
 
-    # Last: the attack leaves thousands of accounts and a throttled address.
+    # Last: the attack leaves new accounts and a throttled address.
     step(f"GET /api/user at the same light load under attack: {ATTACKERS} connections registering or failing logins")
     attack_env = {**login_env, "BENCH_ATTACK_PREFIX": f"atk{os.getpid()}"}
     attacker = subprocess.Popen(

@@ -1,134 +1,188 @@
-//! Failed-login throttling, per client address and per account.
+//! Login and registration throttling: which keys an attempt counts
+//! against and with which budgets. The counts live in PostgreSQL
+//! (`db::throttle`, migration 006), so every replica shares them.
 //!
-//! Kept in memory, per process: with N replicas an attacker gets at most N
-//! times the budget, which still stops online guessing. Successful logins
-//! are never counted, so normal use (and the conformance suite) is never
-//! slowed down.
+//! A login attempt counts from its start (before the password is hashed),
+//! so parallel guesses cannot outrun the count; a correct password takes
+//! its count back. With `max_failures` = N:
+//! - **an account from one address**: N attempts per window, then 429 until
+//!   the window ends (strict: this is where one client guesses);
+//! - **an account from every address**: after N attempts per window, each
+//!   address must wait between its attempts for that account, 1 s, 2 s,
+//!   4 s, ... up to `max_backoff`. The account is never locked: its owner,
+//!   from an address of their own, gets in at once, or after one delay of
+//!   at most `max_backoff` if they mistyped, whatever others send;
+//! - **an address for every account**: 10 N attempts per window (many users
+//!   can share one address), then one attempt per delay, growing the same
+//!   way.
+//!
+//! Registrations count per address: `registrations_per_address` per
+//! window, then with the same backoff.
+//!
+//! An IPv6 "address" here is its /64: one subscriber's network, in which
+//! a client can pick a new address for every attempt.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How many keys to keep before expired ones are swept.
-const SWEEP_ABOVE: usize = 10_000;
+use diesel::QueryResult;
+use diesel_async::AsyncPgConnection;
 
-/// An address gets this many times an account's budget: many users share
-/// one (a NAT, an office, a proxy not listed as trusted), and attempts in
-/// flight count, so ten users logging in at once must not block the
-/// eleventh.
+use crate::db::throttle::{self, LoginBudgets};
+pub use crate::db::throttle::{Admission, LoginKeys};
+
+/// An address gets this many times an account's budget before its backoff
+/// starts: many users share one (a NAT, an office, a proxy not listed as
+/// trusted), and attempts in flight count, so ten users logging in at once
+/// must not slow down the eleventh.
 pub const ADDRESS_BUDGET_FACTOR: u32 = 10;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottleSettings {
-    /// Failures allowed per window; 0 turns throttling off.
+    /// Failed logins allowed per window for an account from one address;
+    /// 0 turns login throttling off.
     pub max_failures: u32,
+    /// The window every count is kept for.
     pub window: Duration,
+    /// The longest delay the backoff asks for.
+    pub max_backoff: Duration,
+    /// Registrations per window from one address before the backoff
+    /// starts; 0 turns registration throttling off.
+    pub registrations_per_address: u32,
 }
 
-#[derive(Debug)]
-struct Window {
-    started: Instant,
-    failures: u32,
-}
-
-#[derive(Debug)]
-pub struct LoginThrottle {
+/// The throttle's settings; the state is in the database.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
     settings: ThrottleSettings,
-    windows: Mutex<HashMap<String, Window>>,
 }
 
-impl LoginThrottle {
-    pub fn new(settings: ThrottleSettings) -> Self {
+/// Where an attempt comes from when there is no peer address (a Unix
+/// socket): all such attempts share one budget.
+const NO_ADDRESS: &str = "unknown";
+
+/// The budget's address: an IPv4 address, or an IPv6 address's /64, which
+/// is what one subscriber gets and can pick addresses from at will.
+fn address_text(address: Option<IpAddr>) -> String {
+    match address {
+        None => NO_ADDRESS.to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let prefix = u128::from(v6) & !(u128::MAX >> 64);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+    }
+}
+
+impl LoginKeys {
+    /// The keys of a login for `email` (any case) from `address`.
+    pub fn new(address: Option<IpAddr>, email: &str) -> Self {
+        let email = email.to_lowercase();
+        let address = address_text(address);
         Self {
-            settings,
-            windows: Mutex::new(HashMap::new()),
+            pair: format!("login-pair:{address} {email}"),
+            account: format!("login-account:{email}"),
+            address: format!("login-address:{address}"),
+        }
+    }
+}
+
+impl Throttle {
+    pub fn new(settings: ThrottleSettings) -> Self {
+        Self { settings }
+    }
+
+    fn login_budgets(&self) -> LoginBudgets {
+        let n = self.settings.max_failures;
+        LoginBudgets {
+            window: self.settings.window,
+            pair: n,
+            account: n,
+            address: n.saturating_mul(ADDRESS_BUDGET_FACTOR),
+            max_backoff: self.settings.max_backoff,
         }
     }
 
-    fn keys(address: Option<IpAddr>, email: &str) -> Vec<String> {
-        let mut keys = vec![format!("account:{}", email.to_lowercase())];
-        if let Some(address) = address {
-            keys.push(format!("address:{address}"));
-        }
-        keys
+    fn logins_throttled(&self) -> bool {
+        self.settings.max_failures > 0
     }
 
-    /// Starts a login attempt: `Err(wait)` when this address or account
-    /// has used up its failures, else the attempt is counted as a failure
-    /// at once, before the password is checked, so that attempts still in
-    /// flight use up the budget too (otherwise any number of parallel
-    /// guesses get through before the first one is recorded). A correct
-    /// password takes its count back with [`Self::succeeded`].
-    pub fn begin(&self, address: Option<IpAddr>, email: &str) -> Result<(), Duration> {
-        if self.settings.max_failures == 0 {
+    /// Starts a login attempt: counted at once, before the password is
+    /// checked, or refused (not counted for the account) with how long to
+    /// wait.
+    pub async fn begin_login(
+        &self,
+        conn: &mut AsyncPgConnection,
+        keys: &LoginKeys,
+    ) -> QueryResult<Admission> {
+        if !self.logins_throttled() {
+            return Ok(Admission::Admitted);
+        }
+        throttle::begin_login(conn, keys, &self.login_budgets()).await
+    }
+
+    /// The attempt had the right password: it takes its count back, and
+    /// the account's count from this address is cleared.
+    pub async fn login_succeeded(
+        &self,
+        conn: &mut AsyncPgConnection,
+        keys: &LoginKeys,
+    ) -> QueryResult<()> {
+        if !self.logins_throttled() {
             return Ok(());
         }
-        let window = self.settings.window;
-        let keys = Self::keys(address, email);
-        // One lock for the check and the count: no attempt slips between.
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let budget = |key: &str| {
-            if key.starts_with("address:") {
-                self.settings
-                    .max_failures
-                    .saturating_mul(ADDRESS_BUDGET_FACTOR)
-            } else {
-                self.settings.max_failures
-            }
-        };
-        let blocked = keys
-            .iter()
-            .filter_map(|key| windows.get(key).map(|w| (key, w)))
-            .filter(|(key, w)| w.failures >= budget(key))
-            .map(|(_, w)| w)
-            .filter_map(|w| window.checked_sub(w.started.elapsed()))
-            .max();
-        if let Some(wait) = blocked {
-            return Err(wait);
-        }
-        if windows.len() > SWEEP_ABOVE {
-            windows.retain(|_, w| w.started.elapsed() < window);
-        }
-        for key in keys {
-            let entry = windows.entry(key).or_insert(Window {
-                started: Instant::now(),
-                failures: 0,
-            });
-            if entry.started.elapsed() >= window {
-                *entry = Window {
-                    started: Instant::now(),
-                    failures: 0,
-                };
-            }
-            entry.failures += 1;
-        }
-        Ok(())
+        throttle::login_succeeded(conn, keys).await
     }
 
-    /// The attempt begun for `address` and `email` could not be checked
-    /// (the server was too busy): it takes its count back, and the
-    /// account's earlier failures stay.
-    pub fn cancel(&self, address: Option<IpAddr>, email: &str) {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        for key in Self::keys(address, email) {
-            if let Some(entry) = windows.get_mut(&key) {
-                entry.failures = entry.failures.saturating_sub(1);
-            }
+    /// The attempt could not be checked (the server was too busy to hash):
+    /// it takes its count back; earlier failures stay.
+    pub async fn login_not_checked(
+        &self,
+        conn: &mut AsyncPgConnection,
+        keys: &LoginKeys,
+    ) -> QueryResult<()> {
+        if !self.logins_throttled() {
+            return Ok(());
         }
+        throttle::give_back(conn, &[&keys.pair, &keys.account, &keys.address]).await
     }
 
-    /// The attempt begun for `address` and `email` had the right password:
-    /// its count is taken back, and the account's failures are cleared (the
-    /// address keeps the failures it had before).
-    pub fn succeeded(&self, address: Option<IpAddr>, email: &str) {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        windows.remove(&format!("account:{}", email.to_lowercase()));
-        if let Some(address) = address {
-            if let Some(entry) = windows.get_mut(&format!("address:{address}")) {
-                entry.failures = entry.failures.saturating_sub(1);
-            }
+    fn registration_key(address: Option<IpAddr>) -> String {
+        format!("register-address:{}", address_text(address))
+    }
+
+    /// Starts a registration from `address`: counted, or refused with how
+    /// long to wait.
+    pub async fn begin_registration(
+        &self,
+        conn: &mut AsyncPgConnection,
+        address: Option<IpAddr>,
+    ) -> QueryResult<Admission> {
+        let budget = self.settings.registrations_per_address;
+        if budget == 0 {
+            return Ok(Admission::Admitted);
         }
+        throttle::begin_with_backoff(
+            conn,
+            &Self::registration_key(address),
+            self.settings.window,
+            budget,
+            self.settings.max_backoff,
+        )
+        .await
+    }
+
+    /// The registration could not be carried out (the server was too busy
+    /// to hash): it takes its count back.
+    pub async fn registration_not_carried_out(
+        &self,
+        conn: &mut AsyncPgConnection,
+        address: Option<IpAddr>,
+    ) -> QueryResult<()> {
+        if self.settings.registrations_per_address == 0 {
+            return Ok(());
+        }
+        throttle::give_back(conn, &[&Self::registration_key(address)]).await
     }
 }
 
@@ -136,64 +190,23 @@ impl LoginThrottle {
 mod tests {
     use super::*;
 
-    fn throttle(max_failures: u32) -> LoginThrottle {
-        LoginThrottle::new(ThrottleSettings {
-            max_failures,
-            window: Duration::from_secs(60),
-        })
-    }
-
     #[test]
-    fn the_budget_is_per_account_and_per_address() {
-        let throttle = throttle(2);
-        let here: IpAddr = "127.0.0.1".parse().unwrap();
-        let there: IpAddr = "10.0.0.1".parse().unwrap();
-
-        assert!(throttle.begin(Some(here), "A@x.org").is_ok());
-        assert!(throttle.begin(Some(here), "a@x.org").is_ok());
-
-        assert!(throttle.begin(Some(here), "a@x.org").is_err());
-        assert!(
-            throttle.begin(Some(there), "a@x.org").is_err(),
-            "per account"
+    fn keys_ignore_the_case_of_the_email_and_name_the_address() {
+        let here: IpAddr = "203.0.113.9".parse().unwrap();
+        let keys = LoginKeys::new(Some(here), "Alice@Example.org");
+        assert_eq!(keys, LoginKeys::new(Some(here), "alice@example.org"));
+        assert_eq!(keys.pair, "login-pair:203.0.113.9 alice@example.org");
+        assert_eq!(keys.account, "login-account:alice@example.org");
+        assert_eq!(keys.address, "login-address:203.0.113.9");
+        assert_eq!(
+            LoginKeys::new(None, "a@x.org").address,
+            "login-address:unknown"
         );
-        // The address has ten times an account's budget.
-        for i in 0..18 {
-            assert!(throttle.begin(Some(here), &format!("{i}@x.org")).is_ok());
-        }
-        assert!(
-            throttle.begin(Some(here), "b@x.org").is_err(),
-            "per address"
+        let v6: IpAddr = "2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().unwrap();
+        assert_eq!(
+            LoginKeys::new(Some(v6), "a@x.org").address,
+            "login-address:2001:db8:1:2::/64",
+            "one IPv6 subscriber, one budget"
         );
-        assert!(throttle.begin(Some(there), "b@x.org").is_ok());
-    }
-
-    #[test]
-    fn attempts_in_flight_count_and_a_success_takes_its_count_back() {
-        let throttle = throttle(3);
-        let here: IpAddr = "127.0.0.1".parse().unwrap();
-        // Three attempts begun, none finished yet: the fourth is refused.
-        for _ in 0..3 {
-            assert!(throttle.begin(Some(here), "a@x.org").is_ok());
-        }
-        assert!(throttle.begin(Some(here), "a@x.org").is_err());
-
-        let throttle = self::throttle(3);
-        for _ in 0..10 {
-            assert!(throttle.begin(Some(here), "a@x.org").is_ok());
-            throttle.succeeded(Some(here), "a@x.org");
-        }
-        assert!(
-            throttle.begin(Some(here), "a@x.org").is_ok(),
-            "successful logins use no budget"
-        );
-    }
-
-    #[test]
-    fn zero_failures_allowed_means_off() {
-        let throttle = throttle(0);
-        for _ in 0..100 {
-            assert!(throttle.begin(None, "a@x.org").is_ok());
-        }
     }
 }

@@ -5,7 +5,9 @@ pub mod comments;
 pub mod migrations;
 pub mod pool;
 pub mod profiles;
+pub mod purge;
 pub mod sessions;
+pub mod throttle;
 pub mod tls;
 pub mod users;
 

@@ -1,14 +1,11 @@
 //! Sessions: one row per login, found by the SHA-256 of its token.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::users::User;
-use super::{Db, DbError};
 use crate::schema::{sessions, users};
 
 /// How stale `last_used_at` may get before a request refreshes it: writing
@@ -120,44 +117,4 @@ pub async fn purge_ended(conn: &mut AsyncPgConnection, batch: i64) -> QueryResul
     .bind::<diesel::sql_types::BigInt, _>(batch)
     .execute(conn)
     .await
-}
-
-/// Sessions deleted per statement, and statements per round at most.
-const PURGE_BATCH: i64 = 1_000;
-const PURGE_BATCHES_PER_ROUND: usize = 100;
-const PURGE_EVERY: Duration = Duration::from_secs(600);
-
-/// Every ten minutes, a round of [`purge_round`], off the request path.
-pub async fn purge_periodically(db: Db) {
-    loop {
-        tokio::time::sleep(PURGE_EVERY).await;
-        purge_round(&db).await;
-    }
-}
-
-/// Deletes ended and expired sessions in bounded batches, stopping after
-/// `PURGE_BATCHES_PER_ROUND` so that it never holds a connection for long.
-/// A failure is logged and retried next round.
-pub async fn purge_round(db: &Db) {
-    let mut purged = 0;
-    for _ in 0..PURGE_BATCHES_PER_ROUND {
-        let deleted = db
-            .run(async |conn| Ok::<_, DbError>(purge_ended(conn, PURGE_BATCH).await?))
-            .await;
-        match deleted {
-            Ok(count) => {
-                purged += count;
-                if (count as i64) < PURGE_BATCH {
-                    break;
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "session purge failed");
-                break;
-            }
-        }
-    }
-    if purged > 0 {
-        tracing::info!(purged, "deleted ended and expired sessions");
-    }
 }

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::views::UserResponse;
+use crate::auth::throttle::{Admission, LoginKeys};
 use crate::auth::{password, token, AuthUser, DEMO_EMAIL};
 use crate::config::AuthSettings;
 use crate::db::sessions;
@@ -115,6 +116,19 @@ fn conflict_or(error: diesel::result::Error) -> AppError {
     }
 }
 
+/// The client's address: X-Forwarded-For only from a trusted proxy, since
+/// any client can write it.
+fn client_address(request: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
+    state
+        .trusted_proxies
+        .client_address(request.peer_addr().map(|a| a.ip()), request.headers())
+}
+
+/// Seconds for `Retry-After`, at least one.
+fn whole_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_millis().div_ceil(1000) as u64).max(1)
+}
+
 /// Spec: POST /users (Registration). The account and its first session
 /// are written in one transaction.
 #[utoipa::path(
@@ -124,11 +138,13 @@ fn conflict_or(error: diesel::result::Error) -> AppError {
         (status = 201, description = "Registered", body = UserResponse),
         (status = 409, description = "Username or email taken", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address; see Retry-After", body = ErrorBody),
         (status = 503, description = "Too busy hashing passwords; see Retry-After", body = ErrorBody),
     )
 )]
 #[post("/users")]
 async fn register(
+    request: HttpRequest,
     state: web::Data<AppState>,
     body: JsonBody<RegisterRequest>,
 ) -> AppResult<HttpResponse> {
@@ -138,17 +154,41 @@ async fn register(
     let email = new.email.into_inner();
 
     // A taken name is answered before the hash: a flood of registrations
-    // of existing accounts costs one indexed query each, not a hash.
-    let taken = state
+    // of existing accounts costs one indexed query each, not a hash. Only
+    // a registration that gets as far as the hash counts for its address.
+    let address = client_address(&request, &state);
+    let admission = state
         .db
         .run(async |conn| {
-            Ok::<_, AppError>(users::taken_by_another(conn, &username, &email).await?)
+            if let Some(field) = users::taken_by_another(conn, &username, &email).await? {
+                return Err(AppError::Conflict(field));
+            }
+            // A refusal is a value, not an Err: in transaction mode an Err
+            // would roll back what the throttle's statement counted.
+            Ok(state.throttle.begin_registration(conn, address).await?)
         })
-        .await;
-    if let Some(field) = taken? {
-        return Err(AppError::Conflict(field));
+        .await?;
+    if let Admission::Refused { retry_after } = admission {
+        return Err(AppError::TooManyRegistrations {
+            retry_after_secs: whole_seconds(retry_after),
+        });
     }
-    let password_hash = password::hash(new.password.into_inner()).await?;
+    let password_hash = match password::hash(new.password.into_inner()).await {
+        Ok(hash) => hash,
+        Err(error) => {
+            state
+                .db
+                .run(async |conn| {
+                    state
+                        .throttle
+                        .registration_not_carried_out(conn, address)
+                        .await?;
+                    Ok::<_, AppError>(())
+                })
+                .await?;
+            return Err(error.into());
+        }
+    };
     let token = new_token()?;
     state
         .db
@@ -197,45 +237,65 @@ async fn login(
     let Credentials { email, password } =
         Credentials::parse(payload.email, exposed(payload.password))?;
 
-    // X-Forwarded-For only from a trusted proxy: any client can write it.
-    let address = state
-        .trusted_proxies
-        .client_address(request.peer_addr().map(|a| a.ip()), request.headers());
-    let throttle = &state.login_throttle;
-    // Counted as a failure from here until the password proves right.
-    throttle
-        .begin(address, &email)
-        .map_err(|wait| AppError::TooManyFailedLogins {
-            retry_after_secs: wait.as_secs().max(1),
-        })?;
+    let keys = LoginKeys::new(client_address(&request, &state), &email);
+    let throttle = &state.throttle;
     // The connection goes back to the pool before the hash: a login may
     // wait a long time for a hashing thread, and every other request needs
     // the pool meanwhile.
-    let user = state
+    let (admission, user) = state
         .db
-        .run(async |conn| Ok::<_, AppError>(users::find_by_email(conn, &email).await?))
+        .run(async |conn| {
+            // Counted as a failure from here until the password proves
+            // right. A refusal is a value, not an Err, which would roll the
+            // count back in transaction mode.
+            let admission = throttle.begin_login(conn, &keys).await?;
+            let user = match admission {
+                Admission::Admitted => users::find_by_email(conn, &email).await?,
+                Admission::Refused { .. } => None,
+            };
+            Ok::<_, AppError>((admission, user))
+        })
         .await?;
+    if let Admission::Refused { retry_after } = admission {
+        return Err(AppError::TooManyFailedLogins {
+            retry_after_secs: whole_seconds(retry_after),
+        });
+    }
     let user = match password::verify(password, user).await {
         Ok(Some(user)) => user,
         Ok(None) => return Err(AppError::InvalidCredentials),
         // Not checked (e.g. the hashing queue is full): no failure either.
         Err(error) => {
-            throttle.cancel(address, &email);
+            state
+                .db
+                .run(async |conn| {
+                    throttle.login_not_checked(conn, &keys).await?;
+                    Ok::<_, AppError>(())
+                })
+                .await?;
             return Err(error.into());
         }
     };
-    throttle.succeeded(address, &email);
-    if user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !state.auth.demo_login_allowed {
-        tracing::warn!(
-            "refused a login to the demo account (production; CONDUIT_ALLOW_DEMO_USER is off)"
-        );
-        return Err(AppError::InvalidCredentials);
-    }
+    let demo_refused =
+        user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !state.auth.demo_login_allowed;
     let token = new_token()?;
     state
         .db
-        .run(async |conn| start_session(conn, &user, &state.auth, &token).await)
-        .await?;
+        .run(async |conn| {
+            throttle.login_succeeded(conn, &keys).await?;
+            if demo_refused {
+                return Ok(None);
+            }
+            start_session(conn, &user, &state.auth, &token).await?;
+            Ok::<_, AppError>(Some(()))
+        })
+        .await?
+        .ok_or_else(|| {
+            tracing::warn!(
+                "refused a login to the demo account (production; CONDUIT_ALLOW_DEMO_USER is off)"
+            );
+            AppError::InvalidCredentials
+        })?;
     Ok(HttpResponse::Ok().json(UserResponse::new(user, token)))
 }
 

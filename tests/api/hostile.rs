@@ -591,3 +591,296 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy() {
         "a forged header from an untrusted peer changes nothing"
     );
 }
+
+// ---- Throttling shared in PostgreSQL: strict per (account, address),
+// backoff per account and per address, registrations per address ----
+
+/// A server that takes the client's address from X-Forwarded-For (the
+/// tests' connections come from 127.0.0.1, listed as a trusted proxy), so
+/// that one test can speak from many addresses.
+async fn behind_a_proxy(flags: &[&str]) -> TestApp {
+    let mut all = vec!["--trusted-proxies", "127.0.0.0/8"];
+    all.extend_from_slice(flags);
+    crate::helpers::spawn_app_with(&all).await
+}
+
+/// A login from `address`: its status and `Retry-After` (seconds), if any.
+async fn login_from(
+    app: &TestApp,
+    address: &str,
+    email: &str,
+    password: &str,
+) -> (u16, Option<u64>) {
+    let response = app
+        .client
+        .post(format!("{}/api/users/login", app.address))
+        .header("X-Forwarded-For", address)
+        .json(&json!({"user": {"email": email, "password": password}}))
+        .send()
+        .await
+        .expect("answered");
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok());
+    (response.status().as_u16(), retry_after)
+}
+
+/// A registration of `name` from `address`: its status, `Retry-After` and body.
+async fn register_from(app: &TestApp, address: &str, name: &str) -> (u16, Option<u64>, Value) {
+    let response = app
+        .client
+        .post(format!("{}/api/users", app.address))
+        .header("X-Forwarded-For", address)
+        .json(&json!({"user": {"username": name, "email": format!("{name}@example.org"), "password": "password123"}}))
+        .send()
+        .await
+        .expect("answered");
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok());
+    let status = response.status().as_u16();
+    (
+        status,
+        retry_after,
+        response.json().await.expect("a JSON body"),
+    )
+}
+
+/// Wrong passwords for `email`, `count` at once from each of `addresses`.
+async fn hammer(app: &TestApp, addresses: &[String], email: &str, count: usize) -> Vec<u16> {
+    let attempts = addresses.iter().flat_map(|address| {
+        (0..count).map(move |i| async move {
+            login_from(app, address, email, &format!("guess-{i}-wrong"))
+                .await
+                .0
+        })
+    });
+    futures_util::future::join_all(attempts).await
+}
+
+/// Per (account, address) the budget is strict: after it, that address is
+/// refused for that account until the window ends, right password or not.
+/// But the account is not locked: its owner, from an address of their
+/// own, gets in at once.
+#[tokio::test]
+async fn failures_block_the_account_from_that_address_only() {
+    let app = behind_a_proxy(&["--login-max-failures", "3"]).await;
+    app.register("owner").await;
+    for _ in 0..3 {
+        let (status, _) =
+            login_from(&app, "203.0.113.66", "owner@example.org", "wrong-password").await;
+        assert_eq!(status, 401);
+    }
+    let (status, retry_after) =
+        login_from(&app, "203.0.113.66", "owner@example.org", "password123").await;
+    assert_eq!(status, 429, "strict, even with the right password");
+    let retry_after = retry_after.expect("Retry-After");
+    assert!(
+        retry_after > 60 && retry_after <= 15 * 60,
+        "until the window ends, not a backoff: {retry_after}"
+    );
+
+    let (status, _) = login_from(&app, "198.51.100.7", "owner@example.org", "password123").await;
+    assert_eq!(status, 200, "the owner from their own address");
+}
+
+/// An attacker guessing from many addresses at once cannot keep the owner
+/// out: from a fresh address the owner gets in at once; after a typo they
+/// wait one backoff (at most CONDUIT_LOGIN_MAX_BACKOFF), even while the
+/// attacker keeps guessing; the attacker's addresses are each held to the
+/// strict budget.
+#[tokio::test]
+async fn an_attacker_elsewhere_cannot_keep_the_owner_out() {
+    let app = behind_a_proxy(&["--login-max-failures", "3", "--login-max-backoff", "2s"]).await;
+    app.register("owner").await;
+    let attackers: Vec<String> = (1..=8).map(|i| format!("203.0.113.{i}")).collect();
+
+    let statuses = hammer(&app, &attackers, "owner@example.org", 6).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(
+        checked <= attackers.len() * 3,
+        "at most the strict budget per address: {checked} of {statuses:?}"
+    );
+
+    let (status, _) = login_from(&app, "198.51.100.7", "owner@example.org", "password123").await;
+    assert_eq!(status, 200, "the owner, first try from their address");
+
+    // A typo from another address of the owner's: then one backoff.
+    let (status, _) = login_from(&app, "198.51.100.8", "owner@example.org", "typo-password").await;
+    assert_eq!(status, 401);
+    let (status, retry_after) =
+        login_from(&app, "198.51.100.8", "owner@example.org", "password123").await;
+    let wait = match status {
+        200 => 0,
+        429 => retry_after.expect("Retry-After"),
+        other => panic!("answered {other}"),
+    };
+    assert!(wait <= 2, "at most CONDUIT_LOGIN_MAX_BACKOFF: {wait}");
+    if wait > 0 {
+        // The attacker keeps guessing meanwhile, from every address.
+        let guesses = hammer(&app, &attackers, "owner@example.org", 2);
+        let sleep = tokio::time::sleep(std::time::Duration::from_millis(wait * 1000 + 100));
+        let (statuses, ()) = tokio::join!(guesses, sleep);
+        assert!(
+            statuses.iter().all(|s| *s == 401 || *s == 429),
+            "{statuses:?}"
+        );
+        let (status, _) =
+            login_from(&app, "198.51.100.8", "owner@example.org", "password123").await;
+        assert_eq!(status, 200, "after one Retry-After");
+    }
+}
+
+/// Beyond an address's budget (ten times an account's), the address is
+/// not locked out either: it may try again after a delay that doubles
+/// with each attempt, up to CONDUIT_LOGIN_MAX_BACKOFF.
+#[tokio::test]
+async fn an_address_beyond_its_budget_waits_a_growing_retry_after() {
+    let app = behind_a_proxy(&["--login-max-failures", "1", "--login-max-backoff", "2s"]).await;
+    let address = "203.0.113.50";
+    let mut accounts = (0..).map(|i| format!("nobody-{i}@example.org"));
+    let mut next = || accounts.next().expect("endless");
+    for _ in 0..10 {
+        assert_eq!(
+            login_from(&app, address, &next(), "wrong-password").await.0,
+            401
+        );
+    }
+    let mut waits = Vec::new();
+    for _ in 0..3 {
+        let (status, retry_after) = login_from(&app, address, &next(), "wrong-password").await;
+        assert_eq!(status, 429);
+        let wait = retry_after.expect("Retry-After");
+        waits.push(wait);
+        tokio::time::sleep(std::time::Duration::from_millis(wait * 1000 + 100)).await;
+        assert_eq!(
+            login_from(&app, address, &next(), "wrong-password").await.0,
+            401,
+            "let through once the wait is over"
+        );
+    }
+    assert_eq!(waits, [1, 2, 2], "doubling, capped");
+    assert_eq!(
+        login_from(&app, "203.0.113.51", &next(), "wrong-password")
+            .await
+            .0,
+        401,
+        "another address is not slowed"
+    );
+}
+
+/// Wrong passwords sent at once from one address to many accounts are
+/// counted while in flight against the address too: of 40 parallel
+/// guesses with an address budget of 20 (2 per account), at most the 20
+/// and the one after the first second's backoff are checked.
+#[tokio::test]
+async fn parallel_guesses_across_accounts_are_counted_per_address() {
+    let app = behind_a_proxy(&["--login-max-failures", "2"]).await;
+    let guesses = (0..40).map(|i| {
+        let app = &app;
+        async move {
+            login_from(
+                app,
+                "203.0.113.77",
+                &format!("spray-{i}@example.org"),
+                "wrong-password",
+            )
+            .await
+            .0
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let count = |code: u16| statuses.iter().filter(|s| **s == code).count();
+    assert_eq!(count(401) + count(429), 40, "{statuses:?}");
+    assert!(
+        (20..=21).contains(&count(401)),
+        "the budget, and at most one more after a second: {statuses:?}"
+    );
+}
+
+/// Registrations are throttled per address (CONDUIT_REGISTRATIONS_PER_ADDRESS,
+/// then backoff): a flood from one address cannot create accounts without
+/// bound, other addresses are not slowed, and a registration refused
+/// before the hash (a taken name) is not counted.
+#[tokio::test]
+async fn registrations_are_throttled_per_address() {
+    let app = behind_a_proxy(&["--registrations-per-address", "3"]).await;
+    for i in 0..3 {
+        let (status, _, body) = register_from(&app, "203.0.113.9", &format!("flood{i}")).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, retry_after, body) = register_from(&app, "203.0.113.9", "flood3").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        retry_after.is_some_and(|s| (1..=60).contains(&s)),
+        "{retry_after:?}"
+    );
+    assert!(is_error_shape(&body), "{body}");
+    assert_eq!(
+        body["errors"]["user"][0],
+        "too many registrations from this address; retry later"
+    );
+    assert_eq!(
+        register_from(&app, "203.0.113.9", "flood0").await.0,
+        409,
+        "a taken name is answered before the throttle"
+    );
+    assert_eq!(
+        register_from(&app, "198.51.100.9", "elsewhere").await.0,
+        201
+    );
+}
+
+/// Counters whose window has ended are deleted by the server itself (at
+/// boot, then periodically, in batches); live ones are kept, so a restart
+/// does not reset a budget.
+#[tokio::test]
+async fn ended_throttle_windows_are_deleted_and_live_ones_kept() {
+    use diesel_async::RunQueryDsl;
+    let app = crate::helpers::spawn_app_with(&["--login-max-failures", "2"]).await;
+    app.register("target").await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.login("target@example.org", "wrong-password")
+                .await
+                .status,
+            401
+        );
+    }
+    let db = app.stop().await;
+    let mut conn = db.connect().await;
+    diesel::sql_query(
+        "INSERT INTO throttle_counters (key, attempts, window_ends_at, next_at) \
+         SELECT 'login-address:192.0.2.' || i, 5, now() - interval '1 minute', now() \
+         FROM generate_series(1, 2500) AS i",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("ended windows");
+    const ENDED: &str = "SELECT count(*)::text AS value FROM throttle_counters \
+                         WHERE window_ends_at <= now()";
+    assert_eq!(select_texts(&mut conn, ENDED).await, ["2500"]);
+
+    let restarted = crate::helpers::spawn_app_on(db, &["--login-max-failures", "2"]).await;
+    assert_eq!(
+        select_texts(&mut conn, ENDED).await,
+        ["0"],
+        "all purged, in batches"
+    );
+    assert_eq!(
+        restarted
+            .login("target@example.org", "password123")
+            .await
+            .status,
+        429,
+        "the live count survived the restart"
+    );
+}

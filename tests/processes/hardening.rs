@@ -24,6 +24,10 @@ async fn settings_that_cannot_work_are_refused_at_start_naming_the_setting() {
         ("CONDUIT_MIGRATION_LOCK_TIMEOUT", "0s"),
         ("CONDUIT_DB_ACQUIRE_TIMEOUT", "0"),
         ("CONDUIT_LOGIN_FAILURE_WINDOW", "0s"),
+        ("CONDUIT_LOGIN_MAX_BACKOFF", "0s"),
+        ("CONDUIT_LOGIN_MAX_BACKOFF", "1h"),
+        ("CONDUIT_LOGIN_MAX_FAILURES", "2000000"),
+        ("CONDUIT_REGISTRATIONS_PER_ADDRESS", "-1"),
         ("CONDUIT_SHUTDOWN_TIMEOUT_SECS", "soon"),
         ("CONDUIT_TRUSTED_PROXIES", "proxy.internal"),
     ];
@@ -142,7 +146,16 @@ async fn sigint_lets_in_flight_requests_finish() {
 #[tokio::test]
 async fn a_full_hashing_queue_answers_503_at_once_and_taken_names_409() {
     let db = TestDatabase::create().await;
-    let mut server = ConduitProcess::spawn(&db.url(), &[], &[("CONDUIT_HASH_QUEUE_LIMIT", "1")]);
+    // Registrations from one address are throttled too; off here, where
+    // the hashing queue is what is tested.
+    let mut server = ConduitProcess::spawn(
+        &db.url(),
+        &[],
+        &[
+            ("CONDUIT_HASH_QUEUE_LIMIT", "1"),
+            ("CONDUIT_REGISTRATIONS_PER_ADDRESS", "0"),
+        ],
+    );
     let address = server.wait_ready(BOOT).await.unwrap();
     let base = format!("http://{address}");
     let client = reqwest::Client::new();
@@ -207,4 +220,49 @@ async fn a_full_hashing_queue_answers_503_at_once_and_taken_names_409() {
         .await
         .expect("answered");
     assert_eq!(login.status(), 200, "the owner still logs in afterwards");
+}
+
+/// Two replicas on one database share the login budget (it is counted in
+/// PostgreSQL): failures on one are refused on the other, and wrong
+/// passwords sent at once to both are counted while in flight, so exactly
+/// the budget is checked across the two.
+#[tokio::test]
+async fn replicas_share_the_login_budget() {
+    let db = TestDatabase::create().await;
+    let envs = [("CONDUIT_LOGIN_MAX_FAILURES", "3")];
+    let mut a = ConduitProcess::spawn(&db.url(), &[], &envs);
+    let mut b = ConduitProcess::spawn(&db.url(), &[], &envs);
+    let a = format!("http://{}", a.wait_ready(BOOT).await.unwrap());
+    let b = format!("http://{}", b.wait_ready(BOOT).await.unwrap());
+    let client = reqwest::Client::new();
+    register(&client, &a, "shared").await;
+    register(&client, &a, "parallel").await;
+
+    let login = |base: &str, email: &str, password: &str| {
+        let request = client
+            .post(format!("{base}/api/users/login"))
+            .json(&json!({"user": {"email": email, "password": password}}));
+        async move { request.send().await.expect("answered").status().as_u16() }
+    };
+    for _ in 0..3 {
+        assert_eq!(login(&a, "shared@example.org", "wrong-password").await, 401);
+    }
+    assert_eq!(
+        login(&b, "shared@example.org", "wrong-password").await,
+        429,
+        "the failures on A count on B"
+    );
+    assert_eq!(
+        login(&b, "shared@example.org", "password123").await,
+        429,
+        "strict for this account from this address, right password or not"
+    );
+
+    let guesses = (0..30).map(|i| {
+        let base = if i % 2 == 0 { &a } else { &b };
+        login(base, "parallel@example.org", "wrong-password")
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let count = |code: u16| statuses.iter().filter(|s| **s == code).count();
+    assert_eq!((count(401), count(429)), (3, 27), "{statuses:?}");
 }
