@@ -149,6 +149,7 @@ class Replica:
             "CONDUIT_SHUTDOWN_READINESS_DELAY": READINESS_DELAY,
             "CONDUIT_DB_POOL_SIZE": str(pool_size),
             "CONDUIT_DB_POOL_MODE": pool_mode,
+            "CONDUIT_TRUSTED_PROXIES": "127.0.0.1/32",
             # Per-request log lines cost a fifth of the throughput.
             "RUST_LOG": "warn,conduit=info",
         })
@@ -203,6 +204,9 @@ defaults
     # host a check can take longer than the 300 ms between checks, and a
     # check timed out at 300 ms took every replica out at once.
     timeout check 2s
+    # The client's address for the login throttle, as docs/deploying.md
+    # sets it up (the replicas trust 127.0.0.1).
+    option forwardfor
     # A request whose connection failed, or that got no answer at all
     # (a keep-alive connection the replica closed as it stopped), goes
     # to another replica; answered requests are never replayed.
