@@ -113,10 +113,10 @@ fuzz-api: rust db-up ## Fuzz the API with schemathesis against its own OpenAPI d
 .PHONY: bench bench-quick bench-docs
 # The benchmarks run their own PostgreSQL cluster (port 54339, durable
 # settings), not the development one; results go to target/bench/.
-bench: rust python3 ## Benchmarks on 100,000 articles: boot, migrations, endpoints vs pgbench, memory, logins (BENCH_SCALE=1)
+bench: rust python3 ## Benchmarks on 100,000 articles: boot, migrations, endpoints vs pgbench, quiet and under stress-ng, memory, logins (BENCH_SCALE=1)
 	scripts/bench/bench.py
 
-bench-quick: rust python3 ## The same benchmarks on a small dataset, in about two minutes once built
+bench-quick: rust python3 ## The same benchmarks on a small dataset, in about three minutes once built
 	BENCH_SCALE=$${BENCH_SCALE:-0.05} BENCH_SECONDS=$${BENCH_SECONDS:-4} BENCH_WARMUP_SECONDS=$${BENCH_WARMUP_SECONDS:-1} scripts/bench/bench.py
 
 bench-docs: rust python3 ## Run `make bench` and put its tables into docs/benchmarks.md

@@ -9,7 +9,9 @@ target/bench/results.json and target/bench/results.md.
 
 Knobs (environment): BENCH_SCALE (1 = 10,000 users, 100,000 articles),
 BENCH_SECONDS per measurement, BENCH_WARMUP_SECONDS, BENCH_CONCURRENCY,
-BENCH_BOOT_RUNS, BENCH_PG_PORT, BENCH_ATTACKERS. Standard library only.
+BENCH_BOOT_RUNS, BENCH_PG_PORT, BENCH_ATTACKERS, BENCH_CONTENTION (0 skips
+the runs under contention), BENCH_STRESS_CPUS (stress-ng's CPU hogs, one
+per core by default). Standard library only.
 """
 
 import json
@@ -40,6 +42,10 @@ ATTACKERS = int(os.environ.get("BENCH_ATTACKERS", "64"))
 BOOT_RUNS = int(os.environ.get("BENCH_BOOT_RUNS", "10"))
 PG_PORT = os.environ.get("BENCH_PG_PORT", "54339")
 CORES = os.cpu_count() or 1
+# Every read scenario runs a second time while stress-ng keeps every core
+# busy at normal priority: a host shared with other work.
+CONTENTION = os.environ.get("BENCH_CONTENTION", "1") != "0"
+STRESS_CPUS = int(os.environ.get("BENCH_STRESS_CPUS", str(CORES)))
 THREADS = min(CORES, 4)
 PASSWORD = "bench-password"
 
@@ -82,15 +88,23 @@ def run(args, env=None, capture=True, check=True):
 # --- tools -----------------------------------------------------------------
 
 
+def ensure_package(command, package, why):
+    """`command` on PATH, installed from Debian's `package` when root."""
+    if shutil.which(command):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        step(f"installing {package} (Debian package)")
+        if run(["apt-get", "install", "-y", "-q", package], check=False).returncode != 0:
+            run(["apt-get", "update", "-q"])
+            run(["apt-get", "install", "-y", "-q", package])
+    else:
+        die(f"{command} ({why}) is missing: install it (Debian/Ubuntu: sudo apt-get install {package}).")
+
+
 def ensure_tools():
-    if not shutil.which("wrk"):
-        if os.geteuid() == 0 and shutil.which("apt-get"):
-            step("installing wrk (Debian package)")
-            if run(["apt-get", "install", "-y", "-q", "wrk"], check=False).returncode != 0:
-                run(["apt-get", "update", "-q"])
-                run(["apt-get", "install", "-y", "-q", "wrk"])
-        else:
-            die("wrk (the HTTP load generator) is missing: install it (Debian/Ubuntu: sudo apt-get install wrk; macOS: brew install wrk).")
+    ensure_package("wrk", "wrk", "the HTTP load generator")
+    if CONTENTION:
+        ensure_package("stress-ng", "stress-ng", "keeps the cores busy for the runs under contention; BENCH_CONTENTION=0 skips them")
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)
     pgbench = str(candidates[0]) if candidates else shutil.which("pgbench")
     if not pgbench:
@@ -291,6 +305,38 @@ def wrk(port, path, token=None, script=None, seconds=SECONDS, connections=CONCUR
     return wrk_result(run(wrk_command(port, path, token, script, seconds, connections), env=env).stdout)
 
 
+class Stress:
+    """stress-ng keeping `STRESS_CPUS` cores busy at normal priority (the
+    scheduler gives it the share any other process of the host would get)."""
+
+    def __enter__(self):
+        self.process = subprocess.Popen(
+            ["stress-ng", "--cpu", str(STRESS_CPUS), "--cpu-method", "matrixprod", "--timeout", "600s", "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+        )
+        time.sleep(1)  # its workers forked and running
+        return self
+
+    def __exit__(self, *exc):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def contended(port, path, token=None, script=None):
+    """The same load as the quiet run, while stress-ng keeps every core busy."""
+    with Stress():
+        wrk(port, path, token, script=script, seconds=WARMUP)
+        return wrk(port, path, token, script=script)
+
+
+def load_average():
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
 def capture_statements(port, path, token):
     """The SQL one request runs, with its parameters written in as literals,
     read from the cluster's statement log (log_statement = all)."""
@@ -385,7 +431,7 @@ def main():
     build()
     step("starting the bench PostgreSQL cluster")
     dev_db("up")
-    results = {"scale": SCALE, "seconds": SECONDS, "warmup_seconds": WARMUP, "concurrency": CONCURRENCY}
+    results = {"scale": SCALE, "seconds": SECONDS, "warmup_seconds": WARMUP, "concurrency": CONCURRENCY, "stress_cpus": STRESS_CPUS}
     try:
         results["machine"] = machine()
         step(f"boot and migration times ({BOOT_RUNS} runs each)")
@@ -438,8 +484,11 @@ def measure_scenarios(server, dataset, pgbench, url):
         step(f"{name}: SQL, warm-up, {SECONDS} s at concurrency {CONCURRENCY}, then pgbench")
         statements = capture_statements(port, path, token)
         wrk(port, path, token, seconds=WARMUP)
-        row = {"scenario": name, **wrk(port, path, token)}
+        row = {"scenario": name, "load_average": load_average(), **wrk(port, path, token)}
         row["peak_rss_kib"] = server.memory_kib()["peak"]
+        if CONTENTION:
+            step(f"{name}: again while stress-ng --cpu {STRESS_CPUS} runs")
+            row["contended"] = {"load_average": load_average(), **contended(port, path, token)}
         row["statements"] = len(statements)
         tps = pgbench_tps(pgbench, url, statements, re.sub(r"\W+", "-", name.lower()).strip("-"))
         row["pgbench_tps"] = round(tps, 1)
@@ -520,6 +569,14 @@ def targets(results):
         row = rows[name]
         out.append(target(f"{name} p99 < 25 ms at c{CONCURRENCY}", f"{row['p99_ms']:.1f} ms", row["p99_ms"] < 25,
                           "default dataset" if SCALE >= 1 else f"scale {SCALE}: below the target's dataset"))
+    for row in results["scenarios"]:
+        if "contended" not in row:
+            continue
+        c = row["contended"]
+        out.append(target(f"{row['scenario']} under contention: p99 <= 3x quiet, max < 1 s",
+                          f"{c['p99_ms']:.1f} vs {row['p99_ms']:.1f} ms, max {c['max_ms']:.0f} ms",
+                          c["p99_ms"] <= 3 * row["p99_ms"] and c["max_ms"] < 1000,
+                          f"stress-ng --cpu {STRESS_CPUS} during the run"))
     boot = results["boot"]
     out.append(target("boot to /ready, up to date < 15 ms", f"{boot['up_to_date']['median_ms']} ms", boot["up_to_date"]["median_ms"] < 15, f"median of {BOOT_RUNS}"))
     out.append(target("boot to /ready, empty database < 50 ms", f"{boot['empty']['median_ms']} ms", boot["empty"]["median_ms"] < 50, f"median of {BOOT_RUNS}"))
@@ -562,6 +619,23 @@ def report(r):
             f"{row['non_2xx'] + row['socket_errors']} | {row.get('statements', '')} | {row.get('pgbench_tps', '')} | "
             f"{format(row['ratio_to_pgbench'], '.0%') if 'ratio_to_pgbench' in row else ''} |"
         )
+    contended = [row for row in r["scenarios"] if "contended" in row]
+    if contended:
+        lines += [
+            "",
+            f"Under contention: the same load while `stress-ng --cpu {r.get('stress_cpus', CORES)}` keeps every core busy "
+            "(load average at the start of each run in brackets).",
+            "",
+            "| Scenario | quiet req/s | quiet p50 / p99 / max ms | contended req/s | contended p50 / p99 / max ms | p99 contended / quiet |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for row in contended:
+            c = row["contended"]
+            lines.append(
+                f"| {row['scenario']} | {row['requests_per_second']:.0f} ({row.get('load_average', '?')}) | "
+                f"{row['p50_ms']:.2f} / {row['p99_ms']:.2f} / {row['max_ms']:.1f} | {c['requests_per_second']:.0f} ({c.get('load_average', '?')}) | "
+                f"{c['p50_ms']:.2f} / {c['p99_ms']:.2f} / {c['max_ms']:.1f} | {c['p99_ms'] / max(row['p99_ms'], 0.001):.1f}x |"
+            )
     b = r["boot"]
     login = r["login"]
     lines += [

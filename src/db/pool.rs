@@ -8,11 +8,8 @@ use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager
 
 use deadpool::managed::TimeoutType;
 
-use super::Pool;
+use super::{Pool, PoolError};
 use crate::config::{DatabaseSettings, PoolMode};
-
-/// Why [`Db::run`] got no connection.
-pub type AcquireError = deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>;
 
 /// The request pool, and how statements must be grouped on it.
 #[derive(Clone)]
@@ -75,7 +72,7 @@ impl Db {
         work: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, E>,
     ) -> Result<T, E>
     where
-        E: From<diesel::result::Error> + From<AcquireError>,
+        E: From<diesel::result::Error> + From<PoolError>,
     {
         let mut conn = self.pool.get().await?;
         let Some(begin) = &self.begin else {
@@ -87,7 +84,7 @@ impl Db {
             // The connection, cut mid-statement, is marked broken and
             // dropped by the pool; the request answers 503 like any
             // other wait for a connection that timed out.
-            Err(_) => return Err(AcquireError::Timeout(TimeoutType::Wait).into()),
+            Err(_) => return Err(PoolError::Timeout(TimeoutType::Wait).into()),
         }
         match work(&mut conn).await {
             Ok(value) => {
@@ -113,7 +110,7 @@ impl Db {
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("no database connection: {0}")]
-    Acquire(#[from] AcquireError),
+    Acquire(#[from] PoolError),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
 }

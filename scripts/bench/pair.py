@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Paired comparison of two or more server binaries on the bench dataset:
+rounds that alternate the binaries (A B, then B A, ...), each serving the
+same scenarios, quiet and (BENCH_CONTENTION=1, the default) while
+stress-ng keeps every core busy. Medians per binary and scenario, with
+the load average at the start of each run.
+
+    BENCH_PAIR=before:target/pair/conduit-before,after:target/release/conduit \\
+    BENCH_PAIR_SCENARIOS=user,feed BENCH_PAIR_ROUNDS=3 scripts/bench/pair.py
+
+Scenarios: user, articles, tag, feed, article, comments, boot (boot to
+/ready on the up-to-date database, BENCH_BOOT_RUNS per round). The dataset
+BENCH_PAIR_ENV_<name>="K=V K=V" gives one binary extra environment (a
+setting to compare, e.g. CONDUIT_DB_POOL_SIZE=32). The dataset
+is loaded once per scale and kept in the bench cluster's `bench_pair`
+database (BENCH_PAIR_RELOAD=1 loads it again). Same knobs as bench.py
+otherwise (BENCH_SCALE, BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_PG_PORT).
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402
+
+
+def scenario_paths(dataset, reader):
+    return {
+        "user": ("/api/user", reader),
+        "articles": ("/api/articles", None),
+        "tag": (f"/api/articles?tag={dataset['popular_tag']}", None),
+        "feed": ("/api/articles/feed", reader),
+        "article": (f"/api/articles/{dataset['sample_slug']}", reader),
+        "comments": (f"/api/articles/{dataset['sample_slug']}/comments", None),
+    }
+
+
+def dataset_for(url_name):
+    marker = bench.OUT / f"pair-dataset-{bench.SCALE}.json"
+    exists = bench.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{url_name}'") == "1"
+    if marker.exists() and exists and os.environ.get("BENCH_PAIR_RELOAD") != "1":
+        return json.loads(marker.read_text()), bench.database_url(url_name)
+    url = bench.recreate(url_name)
+    bench.run([str(bench.BIN / "conduit"), "migrate", "run"], env={"DATABASE_URL": url, "RUST_LOG": "warn"})
+    dataset = json.loads(bench.run([str(bench.BIN / "conduit-bench"), "dataset", "--scale", str(bench.SCALE)],
+                                   env={"DATABASE_URL": url}).stdout)
+    marker.write_text(json.dumps(dataset))
+    return dataset, url
+
+
+def main():
+    os.environ.pop("DATABASE_URL", None)
+    bench.OUT.mkdir(parents=True, exist_ok=True)
+    pairs = [item.split(":", 1) for item in os.environ.get("BENCH_PAIR", "").split(",") if item]
+    if len(pairs) < 2:
+        bench.die("BENCH_PAIR=name:binary,name:binary (two or more)")
+    wanted = os.environ.get("BENCH_PAIR_SCENARIOS", "user,articles,tag,feed,article,comments").split(",")
+    rounds = int(os.environ.get("BENCH_PAIR_ROUNDS", "3"))
+    bench.ensure_tools()
+    bench.dev_db("up")
+    results = {name: {} for name, _ in pairs}
+    try:
+        dataset, url = dataset_for("bench_pair")
+        for round_no in range(rounds):
+            order = pairs if round_no % 2 == 0 else list(reversed(pairs))
+            for name, binary in order:
+                bench.BIN = Path(binary).resolve().parent
+                conduit = Path(binary).resolve()
+                if "boot" in wanted:
+                    for _ in range(bench.BOOT_RUNS):
+                        server = server_for(conduit, url, name)
+                        results[name].setdefault("boot", []).append({"ms": server.wait_ready() * 1000, "load": bench.load_average()})
+                        server.stop()
+                reads = [w for w in wanted if w != "boot"]
+                if not reads:
+                    continue
+                server = server_for(conduit, url, name)
+                server.wait_ready()
+                reader = bench.login(server.port, dataset["reader_email"])
+                paths = scenario_paths(dataset, reader)
+                try:
+                    for scenario in reads:
+                        path, token = paths[scenario]
+                        bench.step(f"round {round_no + 1}: {name} {scenario}")
+                        bench.wrk(server.port, path, token, seconds=bench.WARMUP)
+                        load = bench.load_average()
+                        quiet = bench.wrk(server.port, path, token)
+                        results[name].setdefault(scenario, []).append({**quiet, "load": load})
+                        if bench.CONTENTION:
+                            load = bench.load_average()
+                            busy = bench.contended(server.port, path, token)
+                            results[name].setdefault(scenario + " contended", []).append({**busy, "load": load})
+                finally:
+                    server.stop()
+    finally:
+        bench.dev_db("down")
+    (bench.OUT / "pair.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results, [name for name, _ in pairs]))
+
+
+def server_for(conduit, url, name):
+    bench.BIN = conduit.parent
+    server = bench.Server.__new__(bench.Server)
+    # bench.Server starts BIN/conduit; a renamed binary needs its own path.
+    server.port = bench.free_port()
+    server.log = bench.tempfile.NamedTemporaryFile(prefix="conduit-pair-", suffix=".log", delete=False)
+    env = {**os.environ, "DATABASE_URL": url, "CONDUIT_LISTEN": f"127.0.0.1:{server.port}",
+           "CONDUIT_LOG_FORMAT": "json", "RUST_LOG": "info"}
+    env.update(item.split("=", 1) for item in os.environ.get(f"BENCH_PAIR_ENV_{name}", "").split())
+    server.started = time.perf_counter()
+    server.process = bench.subprocess.Popen([str(conduit), "serve"], env=env, stdout=server.log, stderr=server.log)
+    return server
+
+
+def report(results, names):
+    lines = [
+        f"scale {bench.SCALE}, {bench.SECONDS} s per run, c{bench.CONCURRENCY}; medians over rounds; load average at the start of each run in brackets",
+        "",
+        "| scenario | " + " | ".join(f"{n} req/s | {n} p50 / p99 / max ms" for n in names) + " |",
+        "|---|" + "---:|---:|" * len(names),
+    ]
+    scenarios = []
+    for name in names:
+        for scenario in results[name]:
+            if scenario not in scenarios:
+                scenarios.append(scenario)
+    for scenario in scenarios:
+        cells = []
+        for name in names:
+            runs = results[name].get(scenario, [])
+            if not runs:
+                cells += ["", ""]
+                continue
+            loads = "/".join(str(r["load"]) for r in runs)
+            if scenario == "boot":
+                loads = "/".join(str(r["load"]) for r in runs[:: bench.BOOT_RUNS])
+                cells += [f"median {statistics.median(r['ms'] for r in runs):.1f} ms ({len(runs)} boots)", f"({loads})"]
+                continue
+            med = lambda key: statistics.median(r[key] for r in runs)
+            cells += [f"{med('requests_per_second'):.0f} ({loads})",
+                      f"{med('p50_ms'):.2f} / {med('p99_ms'):.2f} / {med('max_ms'):.1f}"]
+        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
