@@ -1,6 +1,7 @@
 //! The client's address: the TCP peer, unless the peer is a proxy the
 //! operator trusts (CONDUIT_TRUSTED_PROXIES), in which case the address
-//! that proxy reports in `X-Forwarded-For` (or `Forwarded`).
+//! that proxy reports in `X-Forwarded-For` or `Forwarded` (one of them: a
+//! request that carries both is keyed by the proxy's own address).
 //!
 //! Any client can write those headers, so they are read only from trusted
 //! peers, and only as far as the chain stays trusted: walking the list
@@ -76,15 +77,27 @@ fn canonical(address: IpAddr) -> IpAddr {
 /// every `X-Forwarded-For` header, else from every `Forwarded` header's
 /// `for=` parameters. `None` marks an entry that is not an address
 /// (`unknown`, an obfuscated name, garbage).
+///
+/// A value that is not UTF-8 is read with its bad bytes replaced, never
+/// dropped: the entry they are in is unreadable and stops the walk, while
+/// the entries our proxy appended to the same line (nginx's
+/// `$proxy_add_x_forwarded_for`) still count. Dropping it would hand the
+/// walk to whatever else the client wrote. When both headers are present,
+/// a client wrote at least one and which one our proxy wrote is unknown:
+/// neither is believed, and the chain is a single unreadable entry (the
+/// client is the proxy itself).
 fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     let values = |name: &str| -> Vec<String> {
         headers
             .get_all(name)
-            .filter_map(|value| value.to_str().ok())
-            .map(str::to_owned)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
             .collect()
     };
     let x_forwarded_for = values("x-forwarded-for");
+    let forwarded = values("forwarded");
+    if !x_forwarded_for.is_empty() && !forwarded.is_empty() {
+        return vec![None];
+    }
     if !x_forwarded_for.is_empty() {
         return x_forwarded_for
             .iter()
@@ -92,7 +105,7 @@ fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
             .map(|entry| parse_node(entry.trim()))
             .collect();
     }
-    values("forwarded")
+    forwarded
         .iter()
         .flat_map(|value| value.split(','))
         .filter_map(|element| {
@@ -200,6 +213,44 @@ mod tests {
         assert_eq!(
             proxies.client_address(ip("::ffff:127.0.0.1"), &v6),
             ip("2001:db8::1")
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_spoil_only_their_own_entry() {
+        let proxies = TrustedProxies::parse(&["127.0.0.1"]).unwrap();
+        // The client's bytes, then what an appending proxy (nginx) added.
+        let mut appended = HeaderMap::new();
+        appended.append(
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderValue::from_bytes(b"\xff, 198.51.100.77").unwrap(),
+        );
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), &appended),
+            ip("198.51.100.77")
+        );
+        // Not a reason to read a header the client wrote instead.
+        appended.append(
+            HeaderName::from_static("forwarded"),
+            HeaderValue::from_static("for=192.0.2.200"),
+        );
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), &appended),
+            ip("127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn with_both_headers_neither_is_believed() {
+        let proxies = TrustedProxies::parse(&["127.0.0.1"]).unwrap();
+        // The proxy writes Forwarded; the client wrote X-Forwarded-For.
+        let both = headers(&[
+            ("x-forwarded-for", "192.0.2.201"),
+            ("forwarded", "for=198.51.100.79"),
+        ]);
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), &both),
+            ip("127.0.0.1")
         );
     }
 

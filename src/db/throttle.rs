@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// The keys one login attempt counts against.
@@ -104,14 +104,14 @@ const BEGIN_LOGIN: &str = "\
 WITH address AS (
     INSERT INTO throttle_counters AS t (key, attempts, window_ends_at, next_at)
     VALUES ($3, 1, now() + $4 * interval '1 millisecond',
-            CASE WHEN 1 < $7 THEN now()
+            CASE WHEN 1 < $7 THEN '-infinity'::timestamptz
                  ELSE now() + least(1000, $8) * interval '1 millisecond' END)
     ON CONFLICT (key) DO UPDATE SET
         attempts = CASE WHEN t.window_ends_at <= now() THEN 1 ELSE t.attempts + 1 END,
         window_ends_at = CASE WHEN t.window_ends_at <= now() THEN excluded.window_ends_at
                               ELSE t.window_ends_at END,
         next_at = CASE WHEN t.window_ends_at <= now() THEN excluded.next_at
-                       WHEN t.attempts + 1 < $7 THEN now()
+                       WHEN t.attempts + 1 < $7 THEN '-infinity'::timestamptz
                        ELSE now() + least(power(2::float8, least(t.attempts + 1 - $7, 40)) * 1000, $8)
                                     * interval '1 millisecond' END
     WHERE t.window_ends_at <= now() OR t.next_at <= now()
@@ -128,7 +128,9 @@ spacing AS (
 ),
 pair AS (
     INSERT INTO throttle_counters AS t (key, attempts, window_ends_at, next_at)
-    SELECT $1, 1, now() + $4 * interval '1 millisecond', now() + spacing.delay
+    SELECT $1, 1, now() + $4 * interval '1 millisecond',
+           CASE WHEN spacing.delay > interval '0' THEN now() + spacing.delay
+                ELSE '-infinity'::timestamptz END
     FROM address, spacing
     ON CONFLICT (key) DO UPDATE SET
         attempts = CASE WHEN t.window_ends_at <= now() THEN 1 ELSE t.attempts + 1 END,
@@ -140,7 +142,7 @@ pair AS (
 ),
 account AS (
     INSERT INTO throttle_counters AS t (key, attempts, window_ends_at, next_at)
-    SELECT $2, 1, now() + $4 * interval '1 millisecond', now()
+    SELECT $2, 1, now() + $4 * interval '1 millisecond', '-infinity'::timestamptz
     FROM pair
     ON CONFLICT (key) DO UPDATE SET
         attempts = CASE WHEN t.window_ends_at <= now() THEN 1 ELSE t.attempts + 1 END,
@@ -151,7 +153,8 @@ account AS (
 SELECT
     EXISTS (SELECT 1 FROM account) AS admitted,
     (SELECT ceil(extract(epoch FROM max(
-                CASE WHEN r.key = $1 AND r.attempts >= $5 THEN r.window_ends_at ELSE r.next_at END
+                CASE WHEN r.key = $1 AND r.attempts >= $5 THEN r.window_ends_at
+                     ELSE greatest(r.next_at, now()) END
             ) - now()) * 1000)::bigint
      FROM throttle_counters r
      WHERE r.key IN ($1, $3) AND r.window_ends_at > now()) AS retry_after_ms";
@@ -176,14 +179,25 @@ pub async fn begin_login(
     Ok(outcome.admission())
 }
 
-/// The attempt had the right password: the pair's row goes (its owner
-/// proved themselves from there), and the account and the address take
-/// its count back (their other attempts stay counted).
+/// Rows are locked in [`BEGIN_LOGIN`]'s order, address, pair, account, by
+/// every statement that touches more than one of a login's rows: in
+/// another order, a success and a new attempt each hold the row the other
+/// waits for (a deadlock, which PostgreSQL breaks by failing one). Each
+/// step reads the previous one's result (`count(*) >= 0`, always true) so
+/// that PostgreSQL runs them in that order.
+///
+/// The attempt had the right password: the address and the account take
+/// its count back (their other attempts stay counted), and the pair's row
+/// goes (its owner proved themselves from there).
 pub async fn login_succeeded(conn: &mut AsyncPgConnection, keys: &LoginKeys) -> QueryResult<()> {
     diesel::sql_query(
-        "WITH pair AS (DELETE FROM throttle_counters WHERE key = $1) \
+        "WITH address AS (UPDATE throttle_counters SET attempts = attempts - 1 \
+             WHERE key = $3 AND attempts > 0 AND window_ends_at > now() RETURNING key), \
+         pair AS (DELETE FROM throttle_counters \
+             WHERE key = $1 AND (SELECT count(*) FROM address) >= 0 RETURNING key) \
          UPDATE throttle_counters SET attempts = attempts - 1 \
-         WHERE key IN ($2, $3) AND attempts > 0 AND window_ends_at > now()",
+         WHERE key = $2 AND attempts > 0 AND window_ends_at > now() \
+           AND (SELECT count(*) FROM pair) >= 0",
     )
     .bind::<Text, _>(&keys.pair)
     .bind::<Text, _>(&keys.account)
@@ -201,14 +215,14 @@ const BEGIN_WITH_BACKOFF: &str = "\
 WITH counted AS (
     INSERT INTO throttle_counters AS t (key, attempts, window_ends_at, next_at)
     VALUES ($1, 1, now() + $2 * interval '1 millisecond',
-            CASE WHEN 1 < $3 THEN now()
+            CASE WHEN 1 < $3 THEN '-infinity'::timestamptz
                  ELSE now() + least(1000, $4) * interval '1 millisecond' END)
     ON CONFLICT (key) DO UPDATE SET
         attempts = CASE WHEN t.window_ends_at <= now() THEN 1 ELSE t.attempts + 1 END,
         window_ends_at = CASE WHEN t.window_ends_at <= now() THEN excluded.window_ends_at
                               ELSE t.window_ends_at END,
         next_at = CASE WHEN t.window_ends_at <= now() THEN excluded.next_at
-                       WHEN t.attempts + 1 < $3 THEN now()
+                       WHEN t.attempts + 1 < $3 THEN '-infinity'::timestamptz
                        ELSE now() + least(power(2::float8, least(t.attempts + 1 - $3, 40)) * 1000, $4)
                                     * interval '1 millisecond' END
     WHERE t.window_ends_at <= now() OR t.next_at <= now()
@@ -216,7 +230,7 @@ WITH counted AS (
 )
 SELECT
     EXISTS (SELECT 1 FROM counted) AS admitted,
-    (SELECT ceil(extract(epoch FROM r.next_at - now()) * 1000)::bigint
+    (SELECT ceil(extract(epoch FROM greatest(r.next_at, now()) - now()) * 1000)::bigint
      FROM throttle_counters r
      WHERE r.key = $1 AND r.window_ends_at > now()) AS retry_after_ms";
 
@@ -238,14 +252,36 @@ pub async fn begin_with_backoff(
     Ok(outcome.admission())
 }
 
-/// Attempts counted under `keys` that could not be carried out (the
-/// server was too busy to hash): each key takes its count back.
-pub async fn give_back(conn: &mut AsyncPgConnection, keys: &[&str]) -> QueryResult<()> {
+/// A login attempt that could not be carried out (the server was too busy
+/// to hash): its keys take its count back, in [`login_succeeded`]'s lock
+/// order.
+pub async fn give_back_login(conn: &mut AsyncPgConnection, keys: &LoginKeys) -> QueryResult<()> {
+    diesel::sql_query(
+        "WITH address AS (UPDATE throttle_counters SET attempts = attempts - 1 \
+             WHERE key = $3 AND attempts > 0 AND window_ends_at > now() RETURNING key), \
+         pair AS (UPDATE throttle_counters SET attempts = attempts - 1 \
+             WHERE key = $1 AND attempts > 0 AND window_ends_at > now() \
+               AND (SELECT count(*) FROM address) >= 0 RETURNING key) \
+         UPDATE throttle_counters SET attempts = attempts - 1 \
+         WHERE key = $2 AND attempts > 0 AND window_ends_at > now() \
+           AND (SELECT count(*) FROM pair) >= 0",
+    )
+    .bind::<Text, _>(&keys.pair)
+    .bind::<Text, _>(&keys.account)
+    .bind::<Text, _>(&keys.address)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An attempt counted under `key` alone (a registration) that could not
+/// be carried out: it takes its count back.
+pub async fn give_back(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<()> {
     diesel::sql_query(
         "UPDATE throttle_counters SET attempts = attempts - 1 \
-         WHERE key = ANY($1) AND attempts > 0 AND window_ends_at > now()",
+         WHERE key = $1 AND attempts > 0 AND window_ends_at > now()",
     )
-    .bind::<Array<Text>, _>(keys)
+    .bind::<Text, _>(key)
     .execute(conn)
     .await?;
     Ok(())

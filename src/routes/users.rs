@@ -237,23 +237,21 @@ async fn login(
     let Credentials { email, password } =
         Credentials::parse(payload.email, exposed(payload.password))?;
 
-    let keys = LoginKeys::new(client_address(&request, &state), &email);
+    let address = client_address(&request, &state);
     let throttle = &state.throttle;
     // The connection goes back to the pool before the hash: a login may
     // wait a long time for a hashing thread, and every other request needs
     // the pool meanwhile.
-    let (admission, user) = state
+    let (admission, user, keys) = state
         .db
         .run(async |conn| {
+            let user = users::find_by_email(conn, &email).await?;
+            let keys = LoginKeys::new(address, user.as_ref().map(|u| u.id), &email);
             // Counted as a failure from here until the password proves
             // right. A refusal is a value, not an Err, which would roll the
             // count back in transaction mode.
             let admission = throttle.begin_login(conn, &keys).await?;
-            let user = match admission {
-                Admission::Admitted => users::find_by_email(conn, &email).await?,
-                Admission::Refused { .. } => None,
-            };
-            Ok::<_, AppError>((admission, user))
+            Ok::<_, AppError>((admission, user, keys))
         })
         .await?;
     if let Admission::Refused { retry_after } = admission {

@@ -884,3 +884,69 @@ async fn ended_throttle_windows_are_deleted_and_live_ones_kept() {
         "the live count survived the restart"
     );
 }
+
+/// Every spelling of an email that finds the account counts against its
+/// one budget: PostgreSQL's `lower()` maps `İ` (U+0130) to `i`, Rust's
+/// `to_lowercase` does not, so keys built from the email itself gave the
+/// variant a budget of its own while it logged into the same account.
+#[tokio::test]
+async fn every_spelling_of_an_email_shares_the_accounts_budget() {
+    let app = behind_a_proxy(&["--login-max-failures", "3"]).await;
+    app.register("alice").await;
+    let variant = "al\u{130}ce@example.org";
+    let (status, _) = login_from(&app, "198.51.100.9", variant, "password123").await;
+    if status != 200 {
+        // This database's collation does not map İ to i: the variant names
+        // nobody, and there is nothing to share.
+        assert_eq!(status, 401);
+        return;
+    }
+    for _ in 0..3 {
+        let (status, _) =
+            login_from(&app, "203.0.113.5", "alice@example.org", "wrong-password").await;
+        assert_eq!(status, 401);
+    }
+    let (status, _) = login_from(&app, "203.0.113.5", variant, "wrong-password").await;
+    assert_eq!(
+        status, 429,
+        "the variant is the same account from the same address"
+    );
+    let (status, _) = login_from(&app, "203.0.113.5", variant, "password123").await;
+    assert_eq!(status, 429);
+}
+
+/// Many logins of one account from one address at once, right and wrong,
+/// within the budget: none is answered 500 or 429. Counting them took the
+/// same rows' locks in different orders (deadlocks answered 500), and an
+/// attempt that waited on a row's lock compared its own start time with
+/// a later attempt's (429 with `Retry-After: 1`, far below the budget).
+#[tokio::test]
+async fn concurrent_logins_of_one_account_get_neither_500_nor_429() {
+    let app = behind_a_proxy(&["--login-max-failures", "1000", "--hash-queue-limit", "1000"]).await;
+    app.register("shared").await;
+    let attempts = (0..90).map(|i| {
+        let app = &app;
+        async move {
+            let password = if i % 3 == 0 {
+                "wrong-password"
+            } else {
+                "password123"
+            };
+            login_from(app, "203.0.113.9", "shared@example.org", password)
+                .await
+                .0
+        }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    // 503 is the test server's small pool (4) giving up under this burst on
+    // a busy host: overload, answered as such. A deadlock is a 500; a
+    // false refusal a 429.
+    assert!(
+        statuses.iter().all(|s| [200, 401, 503].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&200) && statuses.contains(&401),
+        "{statuses:?}"
+    );
+}
