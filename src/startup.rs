@@ -1,5 +1,5 @@
-//! Boot, in order: wait for the database, build the pool (each worker
-//! opens its first connection as it starts), migrate on a dedicated connection,
+//! Boot, in order: wait for the database, build the pool (its first
+//! connections open in the background), migrate on a dedicated connection,
 //! bind, serve. Only the wiring: the stop on a signal is in `shutdown.rs`,
 //! the purge of dead rows in `db::purge`, the demo-account check in `auth::demo`.
 
@@ -65,6 +65,9 @@ impl Application {
         let metrics = Metrics::new();
         let pool = db::build_pool(&settings.database, metrics.db_queries())?;
         let db = Db::new(pool.clone(), &settings.database);
+        // The workers' first connections open while the schema is checked,
+        // so the first requests (and /ready) do not wait for them.
+        db::warm_up(&pool);
         let schema_version = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
         metrics.set_schema_version(schema_version.as_deref());
 
@@ -96,9 +99,6 @@ impl Application {
         let document = document.await??;
         let cors_origins = settings.cors_origins.clone();
         let server = HttpServer::new(move || {
-            // Each worker opens its first connection as it starts, so the
-            // first request it serves (often /ready) does not wait for one.
-            db::warm_up(state.db.pool());
             let app = App::new()
                 .app_data(state.clone())
                 .app_data(extract::path_config())

@@ -11,11 +11,12 @@ pub mod throttle;
 pub mod tls;
 pub mod users;
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use diesel::connection::CacheSize;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
-use diesel_async::pooled_connection::deadpool::{BuildError, Object};
+use diesel_async::pooled_connection::deadpool::BuildError;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
@@ -106,11 +107,9 @@ async fn open(url: &str, tls: &PgTls) -> Result<(tokio_postgres::Client, PgSessi
     Ok(opened)
 }
 
-/// One thread's deadpool over diesel-async connections.
-type ThreadPool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
-/// A connection checked out of [`Pool`].
-pub type PooledConnection = Object<AsyncPgConnection>;
-/// Why [`Pool::get`] gave no connection.
+/// The request pool: deadpool over diesel-async connections.
+pub type Pool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
+/// Why the pool gave no connection.
 pub type PoolError = deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>;
 
 /// Counts the SQL statements a connection runs (`conduit_db_queries_total`):
@@ -125,128 +124,26 @@ impl Instrumentation for QueryCounter {
     }
 }
 
-/// The request pool: one deadpool per thread that uses it (each actix
-/// worker, and the main thread for the session purge), each holding
-/// connections opened on that thread.
-///
-/// tokio-postgres drives a connection from a task spawned onto the runtime
-/// that opened it. Shared by every worker, a connection opened on one
-/// worker's runtime would break when that worker stops first during a
-/// graceful shutdown, failing another worker's in-flight request; a
-/// runtime of its own (the former design) made every statement hop to its
-/// threads and back, two wake-ups per round trip, which is what a busy
-/// host turns into tail latency (docs/benchmarks.md). Here a worker only
-/// ever uses connections its own runtime drives: no hop, and a stopping
-/// worker takes only its own connections with it.
-#[derive(Clone)]
-pub struct Pool {
-    shared: std::sync::Arc<Shared>,
+/// The runtime that drives pooled connections. tokio-postgres spawns one
+/// task per connection onto whatever runtime opened it; opened on an actix
+/// worker, a connection that any worker may check out would depend on that
+/// one worker's runtime, and break when that worker stops first during a
+/// graceful shutdown, failing another worker's in-flight request.
+fn connection_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("conduit-db")
+            .enable_all()
+            .build()
+            .expect("the operating system gives threads to a new runtime")
+    })
 }
 
-struct Shared {
-    /// Tells this pool's entries apart in each thread's list.
-    id: usize,
-    build: Box<dyn Fn() -> Result<ThreadPool, BuildError> + Send + Sync>,
-    /// Every thread's pool, for the metrics and for `close`.
-    pools: std::sync::Mutex<Vec<ThreadPool>>,
-    closed: std::sync::atomic::AtomicBool,
-}
-
-thread_local! {
-    static THREAD_POOLS: std::cell::RefCell<Vec<(usize, ThreadPool)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
-
-impl Pool {
-    /// A connection of this thread's pool, opened on this thread's runtime
-    /// if none is idle.
-    pub async fn get(&self) -> Result<PooledConnection, PoolError> {
-        let pool = self.on_this_thread()?;
-        pool.get().await
-    }
-
-    fn on_this_thread(&self) -> Result<ThreadPool, PoolError> {
-        use std::sync::atomic::Ordering;
-        let id = self.shared.id;
-        if let Some(pool) = THREAD_POOLS.with_borrow(|pools| {
-            pools
-                .iter()
-                .find(|(key, _)| *key == id)
-                .map(|(_, pool)| pool.clone())
-        }) {
-            return Ok(pool);
-        }
-        let pool = (self.shared.build)().map_err(|_| PoolError::NoRuntimeSpecified)?;
-        {
-            let mut all = self
-                .shared
-                .pools
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if self.shared.closed.load(Ordering::SeqCst) {
-                pool.close();
-            }
-            all.push(pool.clone());
-        }
-        THREAD_POOLS.with_borrow_mut(|pools| {
-            // Entries of pools closed since (tests start many servers on
-            // one thread) go; their connections are already dropped.
-            pools.retain(|(_, pool)| !pool.is_closed());
-            pools.push((id, pool.clone()));
-        });
-        Ok(pool)
-    }
-
-    /// The threads' pools added up, for the metrics.
-    pub fn status(&self) -> deadpool::Status {
-        let pools = self
-            .shared
-            .pools
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        pools.iter().map(ThreadPool::status).fold(
-            deadpool::Status {
-                max_size: 0,
-                size: 0,
-                available: 0,
-                waiting: 0,
-            },
-            |sum, one| deadpool::Status {
-                max_size: sum.max_size + one.max_size,
-                size: sum.size + one.size,
-                available: sum.available + one.available,
-                waiting: sum.waiting + one.waiting,
-            },
-        )
-    }
-
-    /// Closes every thread's pool: idle connections are dropped at once,
-    /// checked-out ones when they come back, and `get` fails from now on.
-    pub fn close(&self) {
-        let pools = self
-            .shared
-            .pools
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.shared
-            .closed
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        for pool in pools.iter() {
-            pool.close();
-        }
-    }
-}
-
-/// How many connections one thread's pool may hold: the configured pool
-/// size shared among the actix workers (one per core), at least one.
-fn per_thread_size(pool_size: usize) -> usize {
-    let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    pool_size.div_ceil(workers).max(1)
-}
-
-/// Builds the request pool. Connections are opened lazily, on first use,
-/// by the thread that needs one; each runs every statement under
-/// `settings.statement_timeout` and counts its statements into `queries`.
+/// Builds the request pool. Connections are opened lazily, on first use;
+/// each runs every statement under `settings.statement_timeout` and counts
+/// its statements into `queries`.
 ///
 /// Behind a pooler in transaction mode the server session changes between
 /// transactions, so nothing may outlive one: no statement cache (a
@@ -256,79 +153,65 @@ pub fn build_pool(
     settings: &DatabaseSettings,
     queries: prometheus::IntCounter,
 ) -> Result<Pool, BuildError> {
-    static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
     let timeout_ms = settings.statement_timeout.as_millis();
-    let recycling = settings.recycling;
     let pooled_by_transaction = settings.pool_mode == PoolMode::Transaction;
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.recycling_method = match settings.recycling {
+        // One simple-protocol round trip: no statement to prepare, so it
+        // works through a transaction pooler too.
+        PoolRecycling::Verified => RecyclingMethod::CustomFunction(Box::new(|conn| {
+            Box::pin(conn.batch_execute("SELECT 1"))
+        })),
+        PoolRecycling::Fast => RecyclingMethod::Fast,
+    };
     let tls = settings.requests.tls.clone();
-    let url = settings.requests.connection_url("conduit");
-    let max_size = per_thread_size(settings.pool_size as usize);
-    let acquire_timeout = settings.acquire_timeout;
-    let build = move || {
-        let mut config = ManagerConfig::<AsyncPgConnection>::default();
-        config.recycling_method = match recycling {
-            // One simple-protocol round trip: no statement to prepare, so
-            // it works through a transaction pooler too.
-            PoolRecycling::Verified => RecyclingMethod::CustomFunction(Box::new(|conn| {
-                Box::pin(conn.batch_execute("SELECT 1"))
-            })),
-            PoolRecycling::Fast => RecyclingMethod::Fast,
-        };
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
         let queries = queries.clone();
         let tls = tls.clone();
-        config.custom_setup = Box::new(move |url| {
-            let url = url.to_owned();
-            let queries = queries.clone();
-            let tls = tls.clone();
-            Box::pin(async move {
-                let mut conn = if pooled_by_transaction {
-                    let mut conn = connect_through_transaction_pooler(&url, &tls).await?;
-                    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
-                    conn
-                } else {
-                    let mut conn = connect(&url, &tls).await?;
-                    conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
-                        .await
-                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                    conn
-                };
-                conn.set_instrumentation(QueryCounter(queries));
-                Ok(conn)
-            })
-        });
-        let manager =
-            AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url.clone(), config);
-        ThreadPool::builder(manager)
-            .max_size(max_size)
-            .wait_timeout(Some(acquire_timeout))
-            .create_timeout(Some(acquire_timeout))
-            .recycle_timeout(Some(acquire_timeout))
-            .runtime(deadpool::Runtime::Tokio1)
-            .build()
-    };
-    // A setting that cannot build a pool fails the boot, not a request.
-    drop(build()?);
-    Ok(Pool {
-        shared: std::sync::Arc::new(Shared {
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            build: Box::new(build),
-            pools: std::sync::Mutex::new(Vec::new()),
-            closed: std::sync::atomic::AtomicBool::new(false),
-        }),
-    })
+        let connect = async move {
+            let mut conn = if pooled_by_transaction {
+                connect_through_transaction_pooler(&url, &tls).await?
+            } else {
+                connect(&url, &tls).await?
+            };
+            if pooled_by_transaction {
+                conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+            } else {
+                conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
+                    .await
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            }
+            conn.set_instrumentation(QueryCounter(queries));
+            Ok(conn)
+        };
+        Box::pin(async move {
+            connection_runtime()
+                .spawn(connect)
+                .await
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
+        })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        settings.requests.connection_url("conduit"),
+        config,
+    );
+    Pool::builder(manager)
+        .max_size(settings.pool_size as usize)
+        .wait_timeout(Some(settings.acquire_timeout))
+        .create_timeout(Some(settings.acquire_timeout))
+        .recycle_timeout(Some(settings.acquire_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
 }
 
-/// Opens this thread's first pooled connection in the background, so the
-/// first request it serves (usually the orchestrator's /ready) does not
-/// wait for it. Called by each actix worker as it starts; outside a tokio
-/// runtime it does nothing. A failure is only logged; requests open
-/// connections on demand anyway.
+/// Opens the pool's first connection in the background, so the first
+/// request (usually the orchestrator's /ready) does not wait for it. One is
+/// enough: opening more at boot competes with the boot itself for the CPU.
+/// A failure is only logged; requests open connections on demand anyway.
 pub fn warm_up(pool: &Pool) {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return;
-    }
     let pool = pool.clone();
-    tokio::spawn(async move {
+    connection_runtime().spawn(async move {
         if let Err(error) = pool.get().await {
             tracing::debug!(%error, "could not open a connection ahead of the first request");
         }
