@@ -32,6 +32,10 @@ declare -A file_rules=(
     [migrations/005_username_unique_any_case/up.sql]=require-concurrent-index-creation
     # Reverting happens on purpose, off-peak; the drop is instant.
     [migrations/005_username_unique_any_case/down.sql]=require-concurrent-index-deletion
+    # IF NOT EXISTS would let a rerun skip an INVALID index that a failed
+    # concurrent build left behind; failing on it instead tells the
+    # operator to drop it (DROP INDEX CONCURRENTLY) and migrate again.
+    [migrations/009_article_tags_tag_created_at_index/up.sql]=prefer-robust-stmts
 )
 
 # A rule given with --exclude replaces the config's list instead of adding

@@ -11,6 +11,7 @@ diesel::table! {
     article_tags (article_id, tag_id) {
         article_id -> Int8,
         tag_id -> Int8,
+        created_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -38,7 +38,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"status": "ready", "schema_version": "006", "pending_migrations": []})
+        json!({"status": "ready", "schema_version": "009", "pending_migrations": []})
     );
     let mut conn = db.connect().await;
     let tables = select_texts(
@@ -66,7 +66,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
     );
     assert_eq!(
         applied_versions(&db).await,
-        ["001", "002", "003", "004", "005", "006"]
+        ["001", "002", "003", "004", "005", "006", "007", "008", "009"]
     );
     let hashes = select_texts(
         &mut conn,
@@ -111,7 +111,7 @@ async fn a_second_boot_applies_nothing_and_says_the_schema_is_up_to_date() {
         .filter_map(|e| e["message"].as_str().map(str::to_owned))
         .collect();
     assert!(
-        messages.iter().any(|m| m == "schema up to date at 006"),
+        messages.iter().any(|m| m == "schema up to date at 009"),
         "{messages:#?}"
     );
     assert!(
@@ -120,7 +120,7 @@ async fn a_second_boot_applies_nothing_and_says_the_schema_is_up_to_date() {
     );
     assert_eq!(
         applied_versions(&db).await,
-        ["001", "002", "003", "004", "005", "006"]
+        ["001", "002", "003", "004", "005", "006", "007", "008", "009"]
     );
 }
 
@@ -167,7 +167,14 @@ async fn eight_servers_booting_at_once_apply_each_migration_exactly_once() {
     let (servers, took) = boot_concurrently(&db, 8, &["serve"]).await;
     eprintln!("eight concurrent boots ready in {took:?}");
 
-    assert_migrated_once(&db, &servers, &["001", "002", "003", "004", "005", "006"]).await;
+    assert_migrated_once(
+        &db,
+        &servers,
+        &[
+            "001", "002", "003", "004", "005", "006", "007", "008", "009",
+        ],
+    )
+    .await;
     let mut conn = db.connect().await;
     let demo = select_texts(
         &mut conn,
@@ -464,7 +471,7 @@ async fn reverting_the_seed_takes_exactly_its_rows_or_refuses() {
     assert_eq!(select_texts(&mut conn, everything).await, before);
     assert_eq!(
         applied_versions(&db).await,
-        ["001", "002", "003", "004", "005", "006"]
+        ["001", "002", "003", "004", "005", "006", "007", "008", "009"]
     );
 
     // Without the shared tag, the revert takes the seed alone and 002

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS article_tags_tag_id_created_at_idx;
