@@ -75,16 +75,13 @@ fn address_text(address: Option<IpAddr>) -> String {
 }
 
 impl LoginKeys {
-    /// The keys of a login from `address` for `email`, which names the
-    /// user `user_id` if any. A user's keys carry their id: every spelling
-    /// of the email that finds the user (PostgreSQL's `lower()` maps some
-    /// letters, such as `İ`, unlike Rust's) shares one budget. An email
-    /// that names nobody is keyed by itself, lower-cased.
-    pub fn new(address: Option<IpAddr>, user_id: Option<i64>, email: &str) -> Self {
-        let account = match user_id {
-            Some(id) => format!("user:{id}"),
-            None => format!("email:{}", email.to_lowercase()),
-        };
+    /// The keys of a login from `address` for `folded_email`, the email as
+    /// the user lookup compares it (`db::users::fold_case`: PostgreSQL's
+    /// `lower()`, which maps some letters, such as `İ`, unlike Rust's):
+    /// every spelling that finds an account shares its budget, and an
+    /// unknown email is keyed the same way as a known one.
+    pub fn new(address: Option<IpAddr>, folded_email: &str) -> Self {
+        let account = folded_email;
         let address = address_text(address);
         Self {
             pair: format!("login-pair:{address} {account}"),
@@ -198,25 +195,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_ignore_the_case_of_the_email_and_name_the_address() {
+    fn keys_name_the_folded_email_and_the_address() {
         let here: IpAddr = "203.0.113.9".parse().unwrap();
-        let keys = LoginKeys::new(Some(here), None, "Alice@Example.org");
-        assert_eq!(keys, LoginKeys::new(Some(here), None, "alice@example.org"));
-        assert_eq!(keys.pair, "login-pair:203.0.113.9 email:alice@example.org");
-        assert_eq!(keys.account, "login-account:email:alice@example.org");
-        let user = LoginKeys::new(Some(here), Some(42), "al\u{130}ce@example.org");
-        assert_eq!(
-            user.account, "login-account:user:42",
-            "the user, however spelled"
-        );
+        let keys = LoginKeys::new(Some(here), "alice@example.org");
+        assert_eq!(keys.pair, "login-pair:203.0.113.9 alice@example.org");
+        assert_eq!(keys.account, "login-account:alice@example.org");
         assert_eq!(keys.address, "login-address:203.0.113.9");
         assert_eq!(
-            LoginKeys::new(None, None, "a@x.org").address,
+            LoginKeys::new(None, "a@x.org").address,
             "login-address:unknown"
         );
         let v6: IpAddr = "2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().unwrap();
         assert_eq!(
-            LoginKeys::new(Some(v6), None, "a@x.org").address,
+            LoginKeys::new(Some(v6), "a@x.org").address,
             "login-address:2001:db8:1:2::/64",
             "one IPv6 subscriber, one budget"
         );

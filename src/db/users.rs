@@ -128,6 +128,14 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryRes
         .await
 }
 
+/// `email` as [`find_by_email`] compares it: PostgreSQL's `lower()`, which
+/// folds some letters unlike Rust's `to_lowercase` (`İ` to `i`). What the
+/// login throttle keys an email by, so that every spelling that finds an
+/// account, and every spelling of an unknown one, share one budget.
+pub async fn fold_case(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<String> {
+    diesel::select(lower(email)).get_result(conn).await
+}
+
 /// The account with this email, whatever its case.
 pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<User>> {
     users::table

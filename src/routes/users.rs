@@ -246,7 +246,7 @@ async fn login(
         .db
         .run(async |conn| {
             let user = users::find_by_email(conn, &email).await?;
-            let keys = LoginKeys::new(address, user.as_ref().map(|u| u.id), &email);
+            let keys = LoginKeys::new(address, &users::fold_case(conn, &email).await?);
             // Counted as a failure from here until the password proves
             // right. A refusal is a value, not an Err, which would roll the
             // count back in transaction mode.

@@ -767,7 +767,14 @@ async fn an_address_beyond_its_budget_waits_a_growing_retry_after() {
             "let through once the wait is over"
         );
     }
-    assert_eq!(waits, [1, 2, 2], "doubling, capped");
+    // Retry-After counts from when the admitted attempt started, and its
+    // hash takes a while on a busy host: a 2 s wait may read as 1.
+    assert_eq!(waits[0], 1, "the first wait: {waits:?}");
+    assert!(
+        waits.iter().all(|w| (1..=2).contains(w)),
+        "capped: {waits:?}"
+    );
+    assert!(waits.contains(&2), "doubled: {waits:?}");
     assert_eq!(
         login_from(&app, "203.0.113.51", &next(), "wrong-password")
             .await
