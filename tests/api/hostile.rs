@@ -604,6 +604,27 @@ async fn behind_a_proxy(flags: &[&str]) -> TestApp {
     crate::helpers::spawn_app_with(&all).await
 }
 
+/// A POST of `body` to `path`, sent through the trusted proxy on behalf of
+/// `address`.
+async fn post_from(app: &TestApp, address: &str, path: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(format!("{}{path}", app.address))
+        .header("X-Forwarded-For", address)
+        .json(&body)
+        .send()
+        .await
+        .expect("answered")
+}
+
+/// The `Retry-After` of `response`, in seconds, if any.
+fn retry_after(response: &reqwest::Response) -> Option<u64> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+}
+
 /// A login from `address`: its status and `Retry-After` (seconds), if any.
 async fn login_from(
     app: &TestApp,
@@ -611,38 +632,17 @@ async fn login_from(
     email: &str,
     password: &str,
 ) -> (u16, Option<u64>) {
-    let response = app
-        .client
-        .post(format!("{}/api/users/login", app.address))
-        .header("X-Forwarded-For", address)
-        .json(&json!({"user": {"email": email, "password": password}}))
-        .send()
-        .await
-        .expect("answered");
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse().ok());
-    (response.status().as_u16(), retry_after)
+    let body = json!({"user": {"email": email, "password": password}});
+    let response = post_from(app, address, "/api/users/login", body).await;
+    (response.status().as_u16(), retry_after(&response))
 }
 
 /// A registration of `name` from `address`: its status, `Retry-After` and body.
 async fn register_from(app: &TestApp, address: &str, name: &str) -> (u16, Option<u64>, Value) {
-    let response = app
-        .client
-        .post(format!("{}/api/users", app.address))
-        .header("X-Forwarded-For", address)
-        .json(&json!({"user": {"username": name, "email": format!("{name}@example.org"), "password": "password123"}}))
-        .send()
-        .await
-        .expect("answered");
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse().ok());
+    let body = json!({"user": {"username": name, "email": format!("{name}@example.org"), "password": "password123"}});
+    let response = post_from(app, address, "/api/users", body).await;
     let status = response.status().as_u16();
+    let retry_after = retry_after(&response);
     (
         status,
         retry_after,
