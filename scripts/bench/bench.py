@@ -305,6 +305,66 @@ def wrk(port, path, token=None, script=None, seconds=SECONDS, connections=CONCUR
     return wrk_result(run(wrk_command(port, path, token, script, seconds, connections), env=env).stdout)
 
 
+def postmaster_pid():
+    """The bench cluster's postmaster, from its pid file (None if unknown)."""
+    try:
+        lines = (Path(PG_ENV["CONDUIT_LOCAL_PG_DIR"]) / "data" / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return None
+    return int(lines[0]) if len(lines) > 3 and lines[3].strip() == PG_PORT else None
+
+
+def sched_times(pids):
+    """CPU time and run-queue wait (ns) of every thread of `pids`, summed by
+    a group name: the server's threads by name (workers, conduit-db, hashing
+    threads), PostgreSQL's processes together. /proc/<pid>/schedstat."""
+    totals = {}
+    for pid, group in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                run_ns, wait_ns, _ = (int(v) for v in (task / "schedstat").read_text().split())
+                name = (task / "comm").read_text().strip()
+            except (OSError, ValueError):
+                continue
+            key = group or re.sub(r"[-:]?\d+$", "", name)
+            run, wait = totals.get(key, (0, 0))
+            totals[key] = (run + run_ns, wait + wait_ns)
+    return totals
+
+
+def sched_pids(server_pid):
+    pids = [(server_pid, None)]
+    postmaster = postmaster_pid()
+    if postmaster:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                pids.append((int(stat.parent.name), "postgres"))
+        pids.append((postmaster, "postgres"))
+    return pids
+
+
+def with_sched(server_pid, measure):
+    """Runs `measure()` (a wrk run) and adds, per request, the CPU time and
+    the run-queue wait (time runnable but not running) of the server's
+    threads and of PostgreSQL's processes: where a contended run's extra
+    latency is spent waiting for a core."""
+    pids = sched_pids(server_pid)
+    before = sched_times(pids)
+    result = measure()
+    after = sched_times(pids)
+    requests = max(1, result["requests"])
+    sched = {}
+    for key, (run_ns, wait_ns) in after.items():
+        run0, wait0 = before.get(key, (0, 0))
+        sched[key] = {"cpu_us": round((run_ns - run0) / requests / 1000, 1),
+                      "wait_us": round((wait_ns - wait0) / requests / 1000, 1)}
+    return {**result, "sched": sched}
+
+
 class Stress:
     """stress-ng keeping `STRESS_CPUS` cores busy at normal priority (the
     scheduler gives it the share any other process of the host would get)."""
@@ -326,11 +386,13 @@ class Stress:
             self.process.wait()
 
 
-def contended(port, path, token=None, script=None):
+def contended(port, path, token=None, script=None, server_pid=None):
     """The same load as the quiet run, while stress-ng keeps every core busy."""
     with Stress():
         wrk(port, path, token, script=script, seconds=WARMUP)
-        return wrk(port, path, token, script=script)
+        if server_pid is None:
+            return wrk(port, path, token, script=script)
+        return with_sched(server_pid, lambda: wrk(port, path, token, script=script))
 
 
 def load_average():
@@ -484,11 +546,13 @@ def measure_scenarios(server, dataset, pgbench, url):
         step(f"{name}: SQL, warm-up, {SECONDS} s at concurrency {CONCURRENCY}, then pgbench")
         statements = capture_statements(port, path, token)
         wrk(port, path, token, seconds=WARMUP)
-        row = {"scenario": name, "load_average": load_average(), **wrk(port, path, token)}
+        row = {"scenario": name, "load_average": load_average(),
+               **with_sched(server.process.pid, lambda: wrk(port, path, token))}
         row["peak_rss_kib"] = server.memory_kib()["peak"]
         if CONTENTION:
             step(f"{name}: again while stress-ng --cpu {STRESS_CPUS} runs")
-            row["contended"] = {"load_average": load_average(), **contended(port, path, token)}
+            row["contended"] = {"load_average": load_average(),
+                                **contended(port, path, token, server_pid=server.process.pid)}
         row["statements"] = len(statements)
         tps = pgbench_tps(pgbench, url, statements, re.sub(r"\W+", "-", name.lower()).strip("-"))
         row["pgbench_tps"] = round(tps, 1)
@@ -599,6 +663,15 @@ def targets(results):
     return out
 
 
+def waited(run, server):
+    """Run-queue wait per request (µs) of the server's threads or of
+    PostgreSQL's processes, from `with_sched`; '?' when not measured."""
+    sched = run.get("sched")
+    if not sched:
+        return "?"
+    return f"{sum(v['wait_us'] for k, v in sched.items() if (k != 'postgres') == server):.0f}"
+
+
 def report(r):
     m = r["machine"]
     d = r["dataset"]
@@ -626,16 +699,23 @@ def report(r):
             f"Under contention: the same load while `stress-ng --cpu {r.get('stress_cpus', CORES)}` keeps every core busy "
             "(load average at the start of each run in brackets).",
             "",
-            "| Scenario | quiet req/s | quiet p50 / p99 / max ms | contended req/s | contended p50 / p99 / max ms | p99 contended / quiet |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| Scenario | quiet req/s | quiet p50 / p99 / max ms | contended req/s | contended p50 / p99 / max ms | p99 contended / quiet "
+            "| waiting for a core per request, µs: server threads, quiet / contended | the same, PostgreSQL |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in contended:
             c = row["contended"]
             lines.append(
                 f"| {row['scenario']} | {row['requests_per_second']:.0f} ({row.get('load_average', '?')}) | "
                 f"{row['p50_ms']:.2f} / {row['p99_ms']:.2f} / {row['max_ms']:.1f} | {c['requests_per_second']:.0f} ({c.get('load_average', '?')}) | "
-                f"{c['p50_ms']:.2f} / {c['p99_ms']:.2f} / {c['max_ms']:.1f} | {c['p99_ms'] / max(row['p99_ms'], 0.001):.1f}x |"
+                f"{c['p50_ms']:.2f} / {c['p99_ms']:.2f} / {c['max_ms']:.1f} | {c['p99_ms'] / max(row['p99_ms'], 0.001):.1f}x | "
+                f"{waited(row, server=True)} / {waited(c, server=True)} | {waited(row, server=False)} / {waited(c, server=False)} |"
             )
+        lines += [
+            "",
+            "Waiting for a core: the time the threads were runnable but not running (`/proc/<pid>/task/*/schedstat`), "
+            "summed over the server's threads or over PostgreSQL's processes, divided by the requests of the run.",
+        ]
     b = r["boot"]
     login = r["login"]
     lines += [

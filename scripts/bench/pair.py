@@ -88,11 +88,11 @@ def main():
                         bench.step(f"round {round_no + 1}: {name} {scenario}")
                         bench.wrk(server.port, path, token, seconds=bench.WARMUP)
                         load = bench.load_average()
-                        quiet = bench.wrk(server.port, path, token)
+                        quiet = bench.with_sched(server.process.pid, lambda: bench.wrk(server.port, path, token))
                         results[name].setdefault(scenario, []).append({**quiet, "load": load})
                         if bench.CONTENTION:
                             load = bench.load_average()
-                            busy = bench.contended(server.port, path, token)
+                            busy = bench.contended(server.port, path, token, server_pid=server.process.pid)
                             results[name].setdefault(scenario + " contended", []).append({**busy, "load": load})
                 finally:
                     server.stop()
@@ -144,7 +144,26 @@ def report(results, names):
             cells += [f"{med('requests_per_second'):.0f} ({loads})",
                       f"{med('p50_ms'):.2f} / {med('p99_ms'):.2f} / {med('max_ms'):.1f}"]
         lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    lines += ["", "Per request, medians over rounds: CPU time / time runnable but waiting for a core (µs), "
+              "by thread of the server (workers, conduit-db, ...) and for PostgreSQL's processes together", "",
+              "| scenario | binary | " + " | ".join(SCHED_GROUPS) + " |", "|---|---|" + "---:|" * len(SCHED_GROUPS)]
+    for scenario in scenarios:
+        for name in names:
+            runs = [r["sched"] for r in results[name].get(scenario, []) if "sched" in r]
+            if not runs:
+                continue
+            cells = []
+            for group in SCHED_GROUPS:
+                values = [r[group] for r in runs if group in r]
+                cells.append(f"{statistics.median(v['cpu_us'] for v in values):.0f} / "
+                             f"{statistics.median(v['wait_us'] for v in values):.0f}" if values else "")
+            lines.append(f"| {scenario} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+# Thread names as /proc shows them (15 characters): actix's workers are
+# "actix-rt|system", the runtime driving the database sockets "conduit-db".
+SCHED_GROUPS = ["actix-rt|system", "conduit-db", "postgres"]
 
 
 if __name__ == "__main__":
