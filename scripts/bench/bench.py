@@ -301,8 +301,29 @@ def wrk_result(output):
     }
 
 
+# The run-queue wait of the last wrk run's threads, sampled while it ran
+# (a process's schedstat is gone once it exits): `with_sched` reports it.
+LAST_WRK_SCHED = {}
+
+
 def wrk(port, path, token=None, script=None, seconds=SECONDS, connections=CONCURRENCY, env=None):
-    return wrk_result(run(wrk_command(port, path, token, script, seconds, connections), env=env).stdout)
+    args = wrk_command(port, path, token, script, seconds, connections)
+    process = subprocess.Popen(args, env={**os.environ, **(env or {})}, cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    threads = {}  # the newest sample of each thread: they exit one by one at the end
+    while process.poll() is None:
+        for task in Path(f"/proc/{process.pid}/task").glob("*"):
+            try:
+                threads[task.name] = [int(v) for v in (task / "schedstat").read_text().split()[:2]]
+            except (OSError, ValueError):
+                pass
+        time.sleep(0.1)
+    out, err = process.communicate()
+    if process.returncode != 0:
+        die(f"{' '.join(args)} failed: {err.strip()[-300:]}")
+    LAST_WRK_SCHED.clear()
+    LAST_WRK_SCHED["wrk"] = (sum(t[0] for t in threads.values()), sum(t[1] for t in threads.values()))
+    return wrk_result(out)
 
 
 def postmaster_pid():
@@ -350,12 +371,13 @@ def sched_pids(server_pid):
 def with_sched(server_pid, measure):
     """Runs `measure()` (a wrk run) and adds, per request, the CPU time and
     the run-queue wait (time runnable but not running) of the server's
-    threads and of PostgreSQL's processes: where a contended run's extra
-    latency is spent waiting for a core."""
+    threads, of PostgreSQL's processes and of wrk's threads (sampled every
+    0.1 s while it ran, so the last tenth of a second is missing): where a
+    contended run's extra latency is spent waiting for a core."""
     pids = sched_pids(server_pid)
     before = sched_times(pids)
     result = measure()
-    after = sched_times(pids)
+    after = {**sched_times(pids), **LAST_WRK_SCHED}
     requests = max(1, result["requests"])
     sched = {}
     for key, (run_ns, wait_ns) in after.items():
@@ -663,13 +685,14 @@ def targets(results):
     return out
 
 
-def waited(run, server):
-    """Run-queue wait per request (µs) of the server's threads or of
-    PostgreSQL's processes, from `with_sched`; '?' when not measured."""
+def waited(run, who):
+    """Run-queue wait per request (µs), from `with_sched`, of "postgres",
+    "wrk" or the server (every other group); '?' when not measured."""
     sched = run.get("sched")
     if not sched:
         return "?"
-    return f"{sum(v['wait_us'] for k, v in sched.items() if (k != 'postgres') == server):.0f}"
+    mine = lambda group: group == who if who in ("postgres", "wrk") else group not in ("postgres", "wrk")
+    return f"{sum(v['wait_us'] for group, v in sched.items() if mine(group)):.0f}"
 
 
 def report(r):
@@ -700,8 +723,8 @@ def report(r):
             "(load average at the start of each run in brackets).",
             "",
             "| Scenario | quiet req/s | quiet p50 / p99 / max ms | contended req/s | contended p50 / p99 / max ms | p99 contended / quiet "
-            "| waiting for a core per request, µs: server threads, quiet / contended | the same, PostgreSQL |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| waiting for a core per request, µs, quiet / contended: server threads | PostgreSQL | wrk |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in contended:
             c = row["contended"]
@@ -709,12 +732,12 @@ def report(r):
                 f"| {row['scenario']} | {row['requests_per_second']:.0f} ({row.get('load_average', '?')}) | "
                 f"{row['p50_ms']:.2f} / {row['p99_ms']:.2f} / {row['max_ms']:.1f} | {c['requests_per_second']:.0f} ({c.get('load_average', '?')}) | "
                 f"{c['p50_ms']:.2f} / {c['p99_ms']:.2f} / {c['max_ms']:.1f} | {c['p99_ms'] / max(row['p99_ms'], 0.001):.1f}x | "
-                f"{waited(row, server=True)} / {waited(c, server=True)} | {waited(row, server=False)} / {waited(c, server=False)} |"
+                + " | ".join(f"{waited(row, who)} / {waited(c, who)}" for who in ("server", "postgres", "wrk")) + " |"
             )
         lines += [
             "",
             "Waiting for a core: the time the threads were runnable but not running (`/proc/<pid>/task/*/schedstat`), "
-            "summed over the server's threads or over PostgreSQL's processes, divided by the requests of the run.",
+            "summed over the server's threads, over PostgreSQL's processes or over wrk's threads, divided by the requests of the run.",
         ]
     b = r["boot"]
     login = r["login"]

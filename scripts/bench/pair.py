@@ -145,7 +145,7 @@ def report(results, names):
                       f"{med('p50_ms'):.2f} / {med('p99_ms'):.2f} / {med('max_ms'):.1f}"]
         lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
     lines += ["", "Per request, medians over rounds: CPU time / time runnable but waiting for a core (µs), "
-              "by thread of the server (workers, conduit-db, ...) and for PostgreSQL's processes together", "",
+              "by thread of the server (workers, conduit-db), for PostgreSQL's processes together, and for wrk", "",
               "| scenario | binary | " + " | ".join(SCHED_GROUPS) + " |", "|---|---|" + "---:|" * len(SCHED_GROUPS)]
     for scenario in scenarios:
         for name in names:
@@ -163,7 +163,7 @@ def report(results, names):
 
 # Thread names as /proc shows them (15 characters): actix's workers are
 # "actix-rt|system", the runtime driving the database sockets "conduit-db".
-SCHED_GROUPS = ["actix-rt|system", "conduit-db", "postgres"]
+SCHED_GROUPS = ["actix-rt|system", "conduit-db", "postgres", "wrk"]
 
 
 if __name__ == "__main__":
