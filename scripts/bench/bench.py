@@ -702,7 +702,7 @@ def report(r):
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; PostgreSQL {m['postgresql']}; {m['rustc']}; {m['wrk']}",
         f"Dataset (scale {r['scale']}): {d['users']} users, {d['follows']} follows, {d['articles']} articles, {d['tags']} tags, "
         f"{d['article_tags']} article tags, {d['favorites']} favorites, {d['comments']} comments: {d['rows']} rows in {d['load_seconds']:.1f} s "
-        f"({d['rows_per_second']:.0f} rows/s), then VACUUM ANALYZE {d['vacuum_analyze_seconds']:.1f} s",
+        f"({d['rows_per_second']:.0f} rows/s), then VACUUM ANALYZE and CHECKPOINT {d['vacuum_analyze_seconds']:.1f} s",
         f"Load: wrk, {THREADS} threads, {r['concurrency']} connections, {r['warmup_seconds']} s warm-up then {r['seconds']} s; "
         f"pgbench -M prepared at the same concurrency on the SQL each endpoint ran.",
         "",
