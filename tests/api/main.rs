@@ -6,6 +6,8 @@ mod database;
 mod helpers;
 #[path = "../support/http.rs"]
 mod http;
+#[path = "../support/tag_links.rs"]
+mod tag_links;
 
 mod articles;
 mod comments;
