@@ -68,6 +68,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    tag_link_count_shards (tag_id, shard) {
+        tag_id -> Int8,
+        shard -> Int8,
+        links -> Int8,
+    }
+}
+
+diesel::table! {
     tags (id) {
         id -> Int8,
         name -> Text,
@@ -114,6 +122,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     favorites,
     follows,
     sessions,
+    tag_link_count_shards,
     tags,
     throttle_counters,
     users,

@@ -14,7 +14,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use super::profiles::followed_among;
 use super::users::User;
 use crate::schema::{
-    article_count_shards, article_tags, articles, favorites, follows, tags, users,
+    article_count_shards, article_tags, articles, favorites, follows, tag_link_count_shards, tags,
+    users,
 };
 
 /// A row of `articles`.
@@ -148,8 +149,8 @@ fn tag_only(filter: &ArticleFilter) -> Option<&str> {
 }
 
 /// How many articles match `filter`, the cheapest way that is exact: the
-/// trigger-kept count for all articles (migration 003), the tag's links
-/// alone for a tag (every link has its article), else a count of the
+/// trigger-kept counts for all articles (migration 003) and for a tag's
+/// links (migration 010; every link has its article), else a count of the
 /// filtered articles.
 async fn count_matching(mut conn: &AsyncPgConnection, filter: &ArticleFilter) -> QueryResult<i64> {
     match filter {
@@ -171,9 +172,15 @@ async fn count_matching(mut conn: &AsyncPgConnection, filter: &ArticleFilter) ->
             favorited_by: None,
             followed_by: None,
         } => {
-            article_tags::table
-                .filter(article_tags::tag_id.nullable().eq(tag_id_named(tag)))
-                .count()
+            // The tag's shards, a handful of rows whatever its number of
+            // links (migration 010); SUM is numeric, as above.
+            tag_link_count_shards::table
+                .filter(
+                    tag_link_count_shards::tag_id
+                        .nullable()
+                        .eq(tag_id_named(tag)),
+                )
+                .select(sql::<BigInt>("COALESCE(SUM(links), 0)::bigint"))
                 .get_result(&mut conn)
                 .await
         }

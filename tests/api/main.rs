@@ -6,6 +6,11 @@ mod database;
 mod helpers;
 #[path = "../support/http.rs"]
 mod http;
+// The API tests use its count check; the concurrent writers are for
+// tests/processes.
+#[allow(dead_code)]
+#[path = "../support/tag_links.rs"]
+mod tag_links;
 
 mod articles;
 mod comments;
