@@ -8,7 +8,8 @@ the load average at the start of each run.
     BENCH_PAIR=before:target/pair/conduit-before,after:target/release/conduit \\
     BENCH_PAIR_SCENARIOS=user,feed BENCH_PAIR_ROUNDS=3 scripts/bench/pair.py
 
-Scenarios: user, articles, tag, feed, article, comments, boot (boot to
+Scenarios: user, articles, tag, feed, article (signed in as the reader),
+article-anon (the same article, anonymous), comments, boot (boot to
 /ready on the up-to-date database, BENCH_BOOT_RUNS per round). The dataset
 BENCH_PAIR_ENV_<name>="K=V K=V" gives one binary extra environment (a
 setting to compare, e.g. CONDUIT_DB_POOL_SIZE=32). The dataset
@@ -35,6 +36,7 @@ def scenario_paths(dataset, reader):
         "tag": (f"/api/articles?tag={dataset['popular_tag']}", None),
         "feed": ("/api/articles/feed", reader),
         "article": (f"/api/articles/{dataset['sample_slug']}", reader),
+        "article-anon": (f"/api/articles/{dataset['sample_slug']}", None),
         "comments": (f"/api/articles/{dataset['sample_slug']}/comments", None),
     }
 

@@ -2,16 +2,15 @@
 //! page of articles into what the API shows, in a constant number of
 //! queries whatever the page size.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::{count, now, sql};
+use diesel::dsl::{self, now, sql};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::profiles::followed_among;
 use super::users::User;
 use crate::schema::{
     article_count_shards, article_tags, articles, favorites, follows, tag_link_count_shards, tags,
@@ -135,6 +134,19 @@ fn tag_id_named(name: &str) -> TagIdNamed<'_> {
         .single_value()
 }
 
+/// The follower, when a listing is the feed and nothing else.
+fn feed_only(filter: &ArticleFilter) -> Option<i64> {
+    match filter {
+        ArticleFilter {
+            tag: None,
+            author: None,
+            favorited_by: None,
+            followed_by: Some(follower),
+        } => Some(*follower),
+        _ => None,
+    }
+}
+
 /// The tag, when a listing filters on a tag and nothing else.
 fn tag_only(filter: &ArticleFilter) -> Option<&str> {
     match filter {
@@ -188,20 +200,148 @@ async fn count_matching(mut conn: &AsyncPgConnection, filter: &ArticleFilter) ->
     }
 }
 
-/// One page of articles, newest first, and how many match in all. Lists do
-/// not show bodies, so the page's bodies are left empty rather than read.
-pub async fn list(
-    conn: &mut AsyncPgConnection,
+diesel::define_sql_function! {
+    /// `array_agg(value)`: a group's values as one array, NULL over no rows.
+    #[aggregate]
+    fn array_agg(value: Text) -> Nullable<Array<Text>>;
+}
+
+/// The article's tag names in order, as one array (NULL for none):
+/// a subquery on the outer query's `articles` row.
+#[dsl::auto_type]
+fn tag_list() -> _ {
+    article_tags::table
+        .inner_join(tags::table)
+        .filter(article_tags::article_id.eq(articles::id))
+        .select(array_agg(tags::name).aggregate_order(tags::name))
+        .single_value()
+}
+
+/// How many users favorited the outer query's article.
+#[dsl::auto_type]
+fn favorites_count() -> _ {
+    let count: dsl::count_star = dsl::count_star();
+    favorites::table
+        .filter(favorites::article_id.eq(articles::id))
+        .select(count)
+        .single_value()
+        .assume_not_null()
+}
+
+/// Whether `viewer` favorited the outer query's article (never, anonymous:
+/// `user_id = NULL` holds for no row).
+#[dsl::auto_type]
+fn favorited_by(viewer: Option<i64>) -> _ {
+    dsl::exists(
+        favorites::table
+            .filter(favorites::article_id.eq(articles::id))
+            .filter(favorites::user_id.nullable().eq(viewer)),
+    )
+}
+
+/// Whether `viewer` follows the outer query's article's author.
+#[dsl::auto_type]
+fn author_followed_by(viewer: Option<i64>) -> _ {
+    dsl::exists(
+        follows::table
+            .filter(follows::followed_id.eq(articles::author_id))
+            .filter(follows::follower_id.nullable().eq(viewer)),
+    )
+}
+
+/// What the API shows of an article besides its row, its author and its
+/// tags, as `viewer` sees it: correlated subqueries of the outer query's
+/// `articles` row, so a page of any size costs one statement.
+#[dsl::auto_type]
+fn counts_seen_by(viewer: Option<i64>) -> _ {
+    let favorited: favorited_by = favorited_by(viewer);
+    let following: author_followed_by = author_followed_by(viewer);
+    (favorites_count(), favorited, following)
+}
+
+/// An article's columns but its body, as lists read them.
+type SummaryRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
+/// What [`counts_seen_by`] reads: favorites count, favorited, following.
+type Counts = (i64, bool, bool);
+
+fn assemble(article: Article, author: User, tags: Vec<String>, counts: Counts) -> ArticleDetails {
+    let (favorites_count, favorited, following_author) = counts;
+    ArticleDetails {
+        article,
+        author,
+        following_author,
+        tags,
+        favorited,
+        favorites_count,
+    }
+}
+
+/// The feed's page of article ids: for each followed author, the newest
+/// `offset + limit` of theirs from the (author_id, created_at DESC, id
+/// DESC) index (a LATERAL top-N, which diesel's DSL has no word for), then
+/// the newest `limit` of those after `offset`. At most `offset + limit`
+/// index entries per followed author, where filtering on the followed
+/// authors reads every article of theirs and sorts them all.
+///
+/// A query type of its own rather than `sql_query`, so that it has a
+/// static query id and its prepared statement is cached per connection.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+struct FeedPage {
+    follower: i64,
+    limit: i64,
+    offset: i64,
+}
+
+impl diesel::query_builder::QueryFragment<Pg> for FeedPage {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql(
+            "SELECT page.id FROM follows CROSS JOIN LATERAL (\
+               SELECT articles.id, articles.created_at FROM articles \
+               WHERE articles.author_id = follows.followed_id \
+               ORDER BY articles.created_at DESC, articles.id DESC LIMIT ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.offset)?;
+        out.push_sql(" + ");
+        out.push_bind_param::<BigInt, _>(&self.limit)?;
+        out.push_sql(") AS page WHERE follows.follower_id = ");
+        out.push_bind_param::<BigInt, _>(&self.follower)?;
+        out.push_sql(" ORDER BY page.created_at DESC, page.id DESC LIMIT ");
+        out.push_bind_param::<BigInt, _>(&self.limit)?;
+        out.push_sql(" OFFSET ");
+        out.push_bind_param::<BigInt, _>(&self.offset)?;
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::Query for FeedPage {
+    type SqlType = BigInt;
+}
+
+/// The ids of one page of the articles `filter` selects, newest first.
+async fn page_ids(
+    mut conn: &AsyncPgConnection,
     filter: &ArticleFilter,
     limit: i64,
     offset: i64,
-) -> QueryResult<(Vec<Article>, i64)> {
-    let rows = if let Some(tag) = tag_only(filter) {
-        // The page's ids first, from the tag's range of the (tag_id,
-        // created_at DESC, article_id DESC) index (migration 009), which
-        // keeps each link's article created_at: 20 index entries instead
-        // of every link of the tag joined back to articles.
-        let page_ids = article_tags::table
+) -> QueryResult<Vec<i64>> {
+    if let Some(tag) = tag_only(filter) {
+        // From the tag's range of the (tag_id, created_at DESC, article_id
+        // DESC) index (migration 009), which keeps each link's article
+        // created_at: 20 index entries instead of every link of the tag
+        // joined back to articles.
+        return article_tags::table
             .filter(article_tags::tag_id.nullable().eq(tag_id_named(tag)))
             .select(article_tags::article_id)
             .order((
@@ -209,42 +349,118 @@ pub async fn list(
                 article_tags::article_id.desc(),
             ))
             .limit(limit)
-            .offset(offset);
-        articles::table
-            .filter(articles::id.eq_any(page_ids))
-            .into_boxed()
-    } else if filter.followed_by.is_some() || filter.author.is_some() {
-        // The page's ids first, then only their rows: by author, the ids
-        // come from the (author_id, created_at, id) index alone, so a feed
-        // reads one page of rows instead of sorting every followed article.
-        // Not for favorites: the page walks the newest-first index.
-        let page_ids = filtered(filter)
-            .select(articles::id)
-            .order((articles::created_at.desc(), articles::id.desc()))
-            .limit(limit)
-            .offset(offset);
-        articles::table
-            .filter(articles::id.eq_any(page_ids))
-            .into_boxed()
-    } else {
-        filtered(filter).limit(limit).offset(offset)
-    };
-    // The count and the page are independent: pipelined, as below.
-    let pipeline: &AsyncPgConnection = conn;
-    let page = rows
+            .offset(offset)
+            .load(&mut conn)
+            .await;
+    }
+    if let Some(follower) = feed_only(filter) {
+        return FeedPage {
+            follower,
+            limit,
+            offset,
+        }
+        .load(&mut conn)
+        .await;
+    }
+    // By author (profile pages), from the (author_id, created_at, id) index
+    // alone; otherwise from the newest-first index.
+    filtered(filter)
+        .select(articles::id)
+        .order((articles::created_at.desc(), articles::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .load(&mut conn)
+        .await
+}
+
+/// The articles with these ids, newest first, with their details as
+/// `viewer` sees them but without bodies: two statements, pipelined,
+/// whatever the number of ids. Ids are passed as one array, so both
+/// statements keep one cached (generic) plan per connection instead of
+/// being planned again for each page.
+async fn page_details(
+    conn: &AsyncPgConnection,
+    ids: &[i64],
+    viewer: Option<i64>,
+) -> QueryResult<Vec<ArticleDetails>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = articles::table
+        .inner_join(users::table)
+        .filter(articles::id.eq_any(ids))
         .select((
-            articles::id,
-            articles::author_id,
-            articles::slug,
-            articles::title,
-            articles::description,
-            sql::<Text>("''"),
-            articles::created_at,
-            articles::updated_at,
+            // Every column but the body. Not an empty string literal in
+            // its place: diesel never caches a statement with raw SQL in
+            // it, so PostgreSQL would parse and plan it on every request.
+            (
+                articles::id,
+                articles::author_id,
+                articles::slug,
+                articles::title,
+                articles::description,
+                articles::created_at,
+                articles::updated_at,
+            ),
+            User::as_select(),
+            counts_seen_by(viewer),
         ))
         .order((articles::created_at.desc(), articles::id.desc()))
-        .load::<Article>(&mut &*pipeline);
-    let (total, page) = tokio::try_join!(count_matching(pipeline, filter), page)?;
+        .load::<(SummaryRow, User, Counts)>(&mut &*conn);
+    // One statement for the page's tags rather than a subquery per
+    // article: with a few hundred tags the planner joins each article's
+    // links to `tags` by hashing the whole table again.
+    let tag_names = article_tags::table
+        .inner_join(tags::table)
+        .filter(article_tags::article_id.eq_any(ids))
+        .select((article_tags::article_id, tags::name))
+        .order(tags::name.asc())
+        .load::<(i64, String)>(&mut &*conn);
+    let (rows, tag_names) = tokio::try_join!(rows, tag_names)?;
+    let mut tags_by_article: HashMap<i64, Vec<String>> = HashMap::new();
+    for (article_id, name) in tag_names {
+        tags_by_article.entry(article_id).or_default().push(name);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(row, author, counts)| {
+            let (id, author_id, slug, title, description, created_at, updated_at) = row;
+            let article = Article {
+                id,
+                author_id,
+                slug,
+                title,
+                description,
+                body: String::new(),
+                created_at,
+                updated_at,
+            };
+            let tags = tags_by_article.remove(&article.id).unwrap_or_default();
+            assemble(article, author, tags, counts)
+        })
+        .collect())
+}
+
+/// One page of articles with their details as `viewer` sees them, newest
+/// first, and how many match in all. Lists do not show bodies, so bodies
+/// are left empty rather than read. Four statements in two round trips,
+/// whatever the page size: the count and the page's ids, pipelined, then
+/// [`page_details`].
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &ArticleFilter,
+    limit: i64,
+    offset: i64,
+    viewer: Option<i64>,
+) -> QueryResult<(Vec<ArticleDetails>, i64)> {
+    // Independent queries, sent together: diesel-async pipelines futures
+    // polled at once on a shared `&AsyncPgConnection`.
+    let pipeline: &AsyncPgConnection = conn;
+    let (total, ids) = tokio::try_join!(
+        count_matching(pipeline, filter),
+        page_ids(pipeline, filter, limit, offset)
+    )?;
+    let page = page_details(pipeline, &ids, viewer).await?;
     Ok((page, total))
 }
 
@@ -260,95 +476,44 @@ pub async fn find_by_slug(
         .optional()
 }
 
-/// Adds what the API shows to each article, as seen by `viewer`: five
-/// queries at most, whatever the number of articles.
-pub async fn with_details(
+/// The article with this slug and its details as `viewer` sees them, in
+/// one statement.
+pub async fn find_with_details(
     conn: &mut AsyncPgConnection,
-    page: Vec<Article>,
+    slug: &str,
     viewer: Option<i64>,
-) -> QueryResult<Vec<ArticleDetails>> {
-    if page.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<i64> = page.iter().map(|a| a.id).collect();
-    let author_ids: Vec<i64> = page
-        .iter()
-        .map(|a| a.author_id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-
-    // Independent queries, sent together: diesel-async pipelines futures
-    // polled at once on a shared `&AsyncPgConnection`, so the page pays one
-    // round trip for its details instead of one per query.
-    let pipeline: &AsyncPgConnection = conn;
-    let authors = users::table
-        .filter(users::id.eq_any(&author_ids))
-        .select(User::as_select())
-        .load::<User>(&mut &*pipeline);
-    let tag_names = article_tags::table
-        .inner_join(tags::table)
-        .filter(article_tags::article_id.eq_any(&ids))
-        .select((article_tags::article_id, tags::name))
-        .order(tags::name.asc())
-        .load::<(i64, String)>(&mut &*pipeline);
-    let counts = favorites::table
-        .filter(favorites::article_id.eq_any(&ids))
-        .group_by(favorites::article_id)
-        .select((favorites::article_id, count(favorites::user_id)))
-        .load::<(i64, i64)>(&mut &*pipeline);
-    let (authors, tag_names, counts, favorited, followed) = match viewer {
-        Some(viewer) => {
-            let favorited = favorites::table
-                .filter(favorites::user_id.eq(viewer))
-                .filter(favorites::article_id.eq_any(&ids))
-                .select(favorites::article_id)
-                .load::<i64>(&mut &*pipeline);
-            let followed = followed_among(pipeline, viewer, &author_ids);
-            tokio::try_join!(authors, tag_names, counts, favorited, followed)?
-        }
-        None => {
-            let (authors, tag_names, counts) = tokio::try_join!(authors, tag_names, counts)?;
-            (authors, tag_names, counts, Vec::new(), HashSet::new())
-        }
-    };
-
-    let authors: HashMap<i64, User> = authors.into_iter().map(|u| (u.id, u)).collect();
-    let mut tags_by_article: HashMap<i64, Vec<String>> = HashMap::new();
-    for (article_id, name) in tag_names {
-        tags_by_article.entry(article_id).or_default().push(name);
-    }
-    let counts: HashMap<i64, i64> = counts.into_iter().collect();
-    let favorited: HashSet<i64> = favorited.into_iter().collect();
-
-    page.into_iter()
-        .map(|article| {
-            let author = authors
-                .get(&article.author_id)
-                .cloned()
-                .ok_or(diesel::result::Error::NotFound)?;
-            Ok(ArticleDetails {
-                following_author: followed.contains(&article.author_id),
-                tags: tags_by_article.remove(&article.id).unwrap_or_default(),
-                favorited: favorited.contains(&article.id),
-                favorites_count: counts.get(&article.id).copied().unwrap_or(0),
-                author,
-                article,
-            })
-        })
-        .collect()
+) -> QueryResult<Option<ArticleDetails>> {
+    let row = articles::table
+        .inner_join(users::table)
+        .filter(articles::slug.eq(slug))
+        .select((
+            Article::as_select(),
+            User::as_select(),
+            tag_list(),
+            counts_seen_by(viewer),
+        ))
+        .get_result::<(Article, User, Option<Vec<String>>, Counts)>(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|(article, author, tags, counts)| {
+        assemble(article, author, tags.unwrap_or_default(), counts)
+    }))
 }
 
-/// One article with its details, as seen by `viewer`.
+/// One article with its details, as `viewer` sees them, in one statement;
+/// `NotFound` when the article is gone.
 pub async fn details(
     conn: &mut AsyncPgConnection,
     article: Article,
     viewer: Option<i64>,
 ) -> QueryResult<ArticleDetails> {
-    with_details(conn, vec![article], viewer)
-        .await?
-        .pop()
-        .ok_or(diesel::result::Error::NotFound)
+    let (author, tags, counts) = articles::table
+        .inner_join(users::table)
+        .filter(articles::id.eq(article.id))
+        .select((User::as_select(), tag_list(), counts_seen_by(viewer)))
+        .get_result::<(User, Option<Vec<String>>, Counts)>(conn)
+        .await?;
+    Ok(assemble(article, author, tags.unwrap_or_default(), counts))
 }
 
 /// Makes sure every tag exists and gives the article exactly these tags.

@@ -88,6 +88,14 @@ async fn lists_cost_the_same_number_of_queries_for_1_and_for_20_items() {
     let single = app
         .queries_for(&format!("/api/articles/{busy}"), Some(&reader))
         .await;
-    eprintln!("queries: tags (22 tags): {tags}; one article: {single}");
+    let single_anonymous = app
+        .queries_for(&format!("/api/articles/{busy}"), None)
+        .await;
+    eprintln!(
+        "queries: tags (22 tags): {tags}; one article: {single}, anonymous: {single_anonymous}"
+    );
     assert!(tags <= 2, "tags: {tags}");
+    // The session, then the article with all its details in one statement.
+    assert_eq!(single, 2, "one article, signed in");
+    assert_eq!(single_anonymous, 1, "one article, anonymous");
 }

@@ -51,8 +51,8 @@ async fn list_page(
     state
         .db
         .run(async |conn| {
-            let (rows, total) = articles::list(conn, &filter, page.limit, page.offset).await?;
-            let details = articles::with_details(conn, rows, viewer).await?;
+            let (details, total) =
+                articles::list(conn, &filter, page.limit, page.offset, viewer).await?;
             Ok(HttpResponse::Ok().json(ArticlesResponse {
                 articles: details.into_iter().map(ArticleSummary::from).collect(),
                 articles_count: total,

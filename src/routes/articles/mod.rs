@@ -160,8 +160,10 @@ async fn get_article(
     state
         .db
         .run(async |conn| {
-            let article = find_article(conn, &slug).await?;
-            article_response(conn, article, auth.user_id(), StatusCode::OK).await
+            let details = articles::find_with_details(conn, &slug, auth.user_id())
+                .await?
+                .ok_or(AppError::NotFound("article"))?;
+            Ok(HttpResponse::Ok().json(ArticleResponse::from(details)))
         })
         .await
 }
