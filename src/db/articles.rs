@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::{self, now, sql};
+use diesel::dsl::{self, now};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Nullable, Numeric, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::users::User;
@@ -160,6 +160,26 @@ fn tag_only(filter: &ArticleFilter) -> Option<&str> {
     }
 }
 
+diesel::define_sql_function! {
+    /// `int8(numeric)`, PostgreSQL's cast of a numeric to a bigint.
+    fn int8(value: Nullable<Numeric>) -> Nullable<BigInt>;
+}
+
+diesel::define_sql_function! {
+    fn coalesce(value: Nullable<BigInt>, otherwise: BigInt) -> BigInt;
+}
+
+/// A sum of counter shards as a bigint, 0 over no rows: SUM(bigint) is
+/// numeric in PostgreSQL, and the total fits a bigint. Typed rather than
+/// written as SQL text, because diesel caches no prepared statement with
+/// SQL text in it: PostgreSQL would plan the count on every request.
+fn total<S>(sum: S) -> coalesce<int8<S>, i64>
+where
+    S: diesel::Expression<SqlType = Nullable<Numeric>>,
+{
+    coalesce(int8(sum), 0)
+}
+
 /// How many articles match `filter`, the cheapest way that is exact: the
 /// trigger-kept counts for all articles (migration 003) and for a tag's
 /// links (migration 010; every link has its article), else a count of the
@@ -172,9 +192,8 @@ async fn count_matching(mut conn: &AsyncPgConnection, filter: &ArticleFilter) ->
             favorited_by: None,
             followed_by: None,
         } => {
-            // SUM(bigint) is numeric in PostgreSQL; the total fits a bigint.
             article_count_shards::table
-                .select(sql::<BigInt>("COALESCE(SUM(articles), 0)::bigint"))
+                .select(total(dsl::sum(article_count_shards::articles)))
                 .get_result(&mut conn)
                 .await
         }
@@ -185,14 +204,14 @@ async fn count_matching(mut conn: &AsyncPgConnection, filter: &ArticleFilter) ->
             followed_by: None,
         } => {
             // The tag's shards, a handful of rows whatever its number of
-            // links (migration 010); SUM is numeric, as above.
+            // links (migration 010).
             tag_link_count_shards::table
                 .filter(
                     tag_link_count_shards::tag_id
                         .nullable()
                         .eq(tag_id_named(tag)),
                 )
-                .select(sql::<BigInt>("COALESCE(SUM(links), 0)::bigint"))
+                .select(total(dsl::sum(tag_link_count_shards::links)))
                 .get_result(&mut conn)
                 .await
         }
