@@ -9,7 +9,10 @@ the load average at the start of each run.
     BENCH_PAIR_SCENARIOS=user,feed BENCH_PAIR_ROUNDS=3 scripts/bench/pair.py
 
 Scenarios: user, articles, tag, feed, article, comments, boot (boot to
-/ready on the up-to-date database, BENCH_BOOT_RUNS per round). The dataset
+/ready on the up-to-date database) and boot-empty (boot to /ready on a
+database created empty just before, as `make bench` measures it):
+BENCH_BOOT_RUNS boots per binary and round, the binaries alternating boot
+by boot (A B A B ..., B A B A ... the next round). The dataset
 BENCH_PAIR_ENV_<name>="K=V K=V" gives one binary extra environment (a
 setting to compare, e.g. CONDUIT_DB_POOL_SIZE=32). The dataset
 is loaded once per scale and kept in the bench cluster's `bench_pair`
@@ -67,15 +70,13 @@ def main():
         dataset, url = dataset_for("bench_pair")
         for round_no in range(rounds):
             order = pairs if round_no % 2 == 0 else list(reversed(pairs))
+            for scenario in BOOTS:
+                if scenario in wanted:
+                    measure_boots(scenario, order, url, results)
             for name, binary in order:
                 bench.BIN = Path(binary).resolve().parent
                 conduit = Path(binary).resolve()
-                if "boot" in wanted:
-                    for _ in range(bench.BOOT_RUNS):
-                        server = server_for(conduit, url, name)
-                        results[name].setdefault("boot", []).append({"ms": server.wait_ready() * 1000, "load": bench.load_average()})
-                        server.stop()
-                reads = [w for w in wanted if w != "boot"]
+                reads = [w for w in wanted if w not in BOOTS]
                 if not reads:
                     continue
                 server = server_for(conduit, url, name)
@@ -100,6 +101,24 @@ def main():
         bench.dev_db("down")
     (bench.OUT / "pair.json").write_text(json.dumps(results, indent=2) + "\n")
     print(report(results, [name for name, _ in pairs]))
+
+
+BOOTS = ("boot", "boot-empty")
+
+
+def measure_boots(scenario, order, url, results):
+    """BENCH_BOOT_RUNS boots per binary, alternating binaries boot by boot:
+    on the up-to-date `url` ("boot"), or each on a database created empty
+    just before, as bench.measure_boot does ("boot-empty")."""
+    bench.step(f"{scenario}: {bench.BOOT_RUNS} boots per binary")
+    for _ in range(bench.BOOT_RUNS):
+        for name, binary in order:
+            target = bench.recreate("bench_pair_boot") if scenario == "boot-empty" else url
+            server = server_for(Path(binary).resolve(), target, name)
+            results[name].setdefault(scenario, []).append({"ms": server.wait_ready() * 1000, "load": bench.load_average()})
+            server.stop()
+    if scenario == "boot-empty":
+        bench.dev_db("drop", "bench_pair_boot")
 
 
 def server_for(conduit, url, name):
@@ -136,7 +155,7 @@ def report(results, names):
                 cells += ["", ""]
                 continue
             loads = "/".join(str(r["load"]) for r in runs)
-            if scenario == "boot":
+            if scenario in BOOTS:
                 loads = "/".join(str(r["load"]) for r in runs[:: bench.BOOT_RUNS])
                 cells += [f"median {statistics.median(r['ms'] for r in runs):.1f} ms ({len(runs)} boots)", f"({loads})"]
                 continue
@@ -144,6 +163,17 @@ def report(results, names):
             cells += [f"{med('requests_per_second'):.0f} ({loads})",
                       f"{med('p50_ms'):.2f} / {med('p99_ms'):.2f} / {med('max_ms'):.1f}"]
         lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    # Boots alternate one by one, so the i-th boot of each binary ran side
+    # by side: their differences cancel most of the host's drift.
+    for scenario in [s for s in scenarios if s in BOOTS]:
+        base = [r["ms"] for r in results[names[0]].get(scenario, [])]
+        for name in names[1:]:
+            other = [r["ms"] for r in results[name].get(scenario, [])]
+            deltas = [b - a for a, b in zip(base, other)]
+            if deltas:
+                faster = sum(d < 0 for d in deltas)
+                lines.append(f"\n{scenario}: {name} - {names[0]}, median of {len(deltas)} paired differences "
+                             f"{statistics.median(deltas):+.1f} ms; {name} faster in {faster} of {len(deltas)} pairs")
     return "\n".join(lines) + "\n"
 
 
