@@ -1,6 +1,7 @@
 //! Boot, in order: wait for the database, build the pool (its first
 //! connections open in the background), migrate on a dedicated connection,
-//! bind, serve. Only the wiring: the stop on a signal is in `shutdown.rs`,
+//! bind, serve; then, off /ready's path, the demo-account check and the
+//! purge. Only the wiring: the stop on a signal is in `shutdown.rs`,
 //! the purge of dead rows in `db::purge`, the demo-account check in `auth::demo`.
 
 use std::net::{SocketAddr, TcpListener};
@@ -71,20 +72,12 @@ impl Application {
         let schema_version = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
         metrics.set_schema_version(schema_version.as_deref());
 
-        // One round before serving: its statements never mix with those
-        // of the first requests, and a backlog starts shrinking at once.
-        db::purge::purge_round(&db).await;
-
         let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),
             source,
         };
         let listener = TcpListener::bind(&settings.listen).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
-
-        if settings.environment == Environment::Production {
-            auth::demo::warn_if_present(&db, settings.auth.demo_login_allowed).await;
-        }
 
         let draining = Arc::new(AtomicBool::new(false));
         let state = web::Data::new(AppState {
@@ -123,7 +116,16 @@ impl Application {
         .disable_signals()
         .run();
         tracing::info!(%address, "listening on http://{address}");
-        let purge = tokio::spawn(db::purge::purge_periodically(db));
+        // What /ready does not need waits until the server is up: the
+        // demo-account check, then the purge of dead rows.
+        let demo_check = (settings.environment == Environment::Production)
+            .then_some(settings.auth.demo_login_allowed);
+        let purge = tokio::spawn(async move {
+            if let Some(login_allowed) = demo_check {
+                auth::demo::warn_if_present(&db, login_allowed).await;
+            }
+            db::purge::purge_periodically(db).await;
+        });
         Ok(Self {
             server,
             address,
