@@ -1,5 +1,5 @@
-//! Boot, in order: wait for the database, build the pool (its first
-//! connections open in the background), migrate on a dedicated connection,
+//! Boot, in order: build the pool (its first connection opens in the
+//! background), wait for the database, migrate on a dedicated connection,
 //! bind, serve; then, off /ready's path, the demo-account check and the
 //! purge. Only the wiring: the stop on a signal is in `shutdown.rs`,
 //! the purge of dead rows in `db::purge`, the demo-account check in `auth::demo`.
@@ -62,13 +62,15 @@ impl Application {
         // The OpenAPI document is built while the connection below waits
         // for the database, off the boot's critical path.
         let document = tokio::task::spawn_blocking(openapi::document_json);
-        let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let metrics = Metrics::new();
         let pool = db::build_pool(&settings.database, metrics.db_queries())?;
         let db = Db::new(pool.clone(), &settings.database);
-        // The workers' first connections open while the schema is checked,
-        // so the first requests (and /ready) do not wait for them.
+        // The pool's first connection opens alongside the migration
+        // connection (each costs the server a backend), so the first
+        // request (and /ready) does not wait for it. If the database is
+        // not up yet, the first request opens one, as without this.
         db::warm_up(&pool);
+        let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let schema_version = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
         metrics.set_schema_version(schema_version.as_deref());
 
