@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::{BlockingPgConnection, MigrationError, MigrationSet};
 
-include!(concat!(env!("OUT_DIR"), "/embedded_up_sql.rs"));
+include!(concat!(env!("OUT_DIR"), "/embedded_up_sql_sha256.rs"));
 
 diesel::table! {
     /// The SHA-256 of each applied migration's up.sql. Ours, created on
@@ -55,9 +55,11 @@ impl MigrationSet {
     /// The SHA-256 of every migration's up.sql, by version.
     pub fn checksums(&self) -> Result<BTreeMap<String, String>, MigrationError> {
         match self {
-            MigrationSet::Embedded => Ok(EMBEDDED_UP_SQL
+            // Hashed at build time (build.rs): the same bytes as the
+            // migrations embedded by `embed_migrations!`.
+            MigrationSet::Embedded => Ok(EMBEDDED_UP_SQL_SHA256
                 .iter()
-                .map(|(name, sql)| (version_of(name).to_owned(), sha256_hex(sql)))
+                .map(|(name, digest)| (version_of(name).to_owned(), (*digest).to_owned()))
                 .collect()),
             MigrationSet::Directory(dir) => {
                 self.catalog()?
