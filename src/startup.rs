@@ -13,8 +13,6 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
 
-use utoipa_actix_web::AppExt;
-
 use crate::auth::throttle::Throttle;
 use crate::config::{Environment, Settings};
 use crate::db::migrations::{self, MigrationError};
@@ -100,8 +98,7 @@ impl Application {
                 .app_data(extract::query_config())
                 .route("/api/docs", openapi::docs_redirect_route())
                 .service(openapi::docs(document.clone()));
-            routes::register(app.into_utoipa_app())
-                .into_app()
+            routes::register(app)
                 .default_service(web::to(routes::not_found))
                 .wrap(Condition::new(
                     !cors_origins.is_empty(),
