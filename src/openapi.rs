@@ -51,7 +51,7 @@ impl Modify for TokenScheme {
 /// The document of every route [`crate::routes::register`] registers.
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, document) =
-        crate::routes::register(App::new().into_utoipa_app().openapi(ApiDoc::openapi()))
+        crate::routes::register_documented(App::new().into_utoipa_app().openapi(ApiDoc::openapi()))
             .split_for_parts();
     document
 }

@@ -1,6 +1,7 @@
-//! Boot, in order: wait for the database, build the pool (its first
-//! connections open in the background), migrate on a dedicated connection,
-//! bind, serve. Only the wiring: the stop on a signal is in `shutdown.rs`,
+//! Boot, in order: build the pool (its first connection opens in the
+//! background), wait for the database, migrate on a dedicated connection,
+//! bind, serve; then, off /ready's path, the demo-account check and the
+//! purge. Only the wiring: the stop on a signal is in `shutdown.rs`,
 //! the purge of dead rows in `db::purge`, the demo-account check in `auth::demo`.
 
 use std::net::{SocketAddr, TcpListener};
@@ -11,8 +12,6 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
-
-use utoipa_actix_web::AppExt;
 
 use crate::auth::throttle::Throttle;
 use crate::config::{Environment, Settings};
@@ -61,19 +60,17 @@ impl Application {
         // The OpenAPI document is built while the connection below waits
         // for the database, off the boot's critical path.
         let document = tokio::task::spawn_blocking(openapi::document_json);
-        let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let metrics = Metrics::new();
         let pool = db::build_pool(&settings.database, metrics.db_queries())?;
         let db = Db::new(pool.clone(), &settings.database);
-        // The workers' first connections open while the schema is checked,
-        // so the first requests (and /ready) do not wait for them.
+        // The pool's first connection opens alongside the migration
+        // connection (each costs the server a backend), so the first
+        // request (and /ready) does not wait for it. If the database is
+        // not up yet, the first request opens one, as without this.
         db::warm_up(&pool);
+        let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let schema_version = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
         metrics.set_schema_version(schema_version.as_deref());
-
-        // One round before serving: its statements never mix with those
-        // of the first requests, and a backlog starts shrinking at once.
-        db::purge::purge_round(&db).await;
 
         let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),
@@ -81,10 +78,6 @@ impl Application {
         };
         let listener = TcpListener::bind(&settings.listen).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
-
-        if settings.environment == Environment::Production {
-            auth::demo::warn_if_present(&db, settings.auth.demo_login_allowed).await;
-        }
 
         let draining = Arc::new(AtomicBool::new(false));
         let state = web::Data::new(AppState {
@@ -105,8 +98,7 @@ impl Application {
                 .app_data(extract::query_config())
                 .route("/api/docs", openapi::docs_redirect_route())
                 .service(openapi::docs(document.clone()));
-            routes::register(app.into_utoipa_app())
-                .into_app()
+            routes::register(app)
                 .default_service(web::to(routes::not_found))
                 .wrap(Condition::new(
                     !cors_origins.is_empty(),
@@ -123,7 +115,16 @@ impl Application {
         .disable_signals()
         .run();
         tracing::info!(%address, "listening on http://{address}");
-        let purge = tokio::spawn(db::purge::purge_periodically(db));
+        // What /ready does not need waits until the server is up: the
+        // demo-account check, then the purge of dead rows.
+        let demo_check = (settings.environment == Environment::Production)
+            .then_some(settings.auth.demo_login_allowed);
+        let purge = tokio::spawn(async move {
+            if let Some(login_allowed) = demo_check {
+                auth::demo::warn_if_present(&db, login_allowed).await;
+            }
+            db::purge::purge_periodically(db).await;
+        });
         Ok(Self {
             server,
             address,

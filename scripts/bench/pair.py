@@ -10,7 +10,10 @@ the load average at the start of each run.
 
 Scenarios: user, articles, tag, feed, article (signed in as the reader),
 article-anon (the same article, anonymous), comments, boot (boot to
-/ready on the up-to-date database, BENCH_BOOT_RUNS per round). The dataset
+/ready on the up-to-date database) and boot-empty (boot to /ready on a
+database created empty just before, as `make bench` measures it):
+BENCH_BOOT_RUNS boots per binary and round, the binaries alternating boot
+by boot (A B A B ..., B A B A ... the next round). The dataset
 BENCH_PAIR_ENV_<name>="K=V K=V" gives one binary extra environment (a
 setting to compare, e.g. CONDUIT_DB_POOL_SIZE=32). The dataset
 is loaded once per scale and kept in the bench cluster's `bench_pair`
@@ -69,15 +72,13 @@ def main():
         dataset, url = dataset_for("bench_pair")
         for round_no in range(rounds):
             order = pairs if round_no % 2 == 0 else list(reversed(pairs))
+            for scenario in BOOTS:
+                if scenario in wanted:
+                    measure_boots(scenario, order, url, results)
             for name, binary in order:
                 bench.BIN = Path(binary).resolve().parent
                 conduit = Path(binary).resolve()
-                if "boot" in wanted:
-                    for _ in range(bench.BOOT_RUNS):
-                        server = server_for(conduit, url, name)
-                        results[name].setdefault("boot", []).append({"ms": server.wait_ready() * 1000, "load": bench.load_average()})
-                        server.stop()
-                reads = [w for w in wanted if w != "boot"]
+                reads = [w for w in wanted if w not in BOOTS]
                 if not reads:
                     continue
                 server = server_for(conduit, url, name)
@@ -102,6 +103,24 @@ def main():
         bench.dev_db("down")
     (bench.OUT / "pair.json").write_text(json.dumps(results, indent=2) + "\n")
     print(report(results, [name for name, _ in pairs]))
+
+
+BOOTS = ("boot", "boot-empty")
+
+
+def measure_boots(scenario, order, url, results):
+    """BENCH_BOOT_RUNS boots per binary, alternating binaries boot by boot:
+    on the up-to-date `url` ("boot"), or each on a database created empty
+    just before, as bench.measure_boot does ("boot-empty")."""
+    bench.step(f"{scenario}: {bench.BOOT_RUNS} boots per binary")
+    for _ in range(bench.BOOT_RUNS):
+        for name, binary in order:
+            target = bench.recreate("bench_pair_boot") if scenario == "boot-empty" else url
+            server = server_for(Path(binary).resolve(), target, name)
+            results[name].setdefault(scenario, []).append({"ms": server.wait_ready() * 1000, "load": bench.load_average()})
+            server.stop()
+    if scenario == "boot-empty":
+        bench.dev_db("drop", "bench_pair_boot")
 
 
 def server_for(conduit, url, name):
@@ -138,7 +157,7 @@ def report(results, names):
                 cells += ["", ""]
                 continue
             loads = "/".join(str(r["load"]) for r in runs)
-            if scenario == "boot":
+            if scenario in BOOTS:
                 loads = "/".join(str(r["load"]) for r in runs[:: bench.BOOT_RUNS])
                 cells += [f"median {statistics.median(r['ms'] for r in runs):.1f} ms ({len(runs)} boots)", f"({loads})"]
                 continue
@@ -160,6 +179,17 @@ def report(results, names):
                 cells.append(f"{statistics.median(v['cpu_us'] for v in values):.0f} / "
                              f"{statistics.median(v['wait_us'] for v in values):.0f}" if values else "")
             lines.append(f"| {scenario} | {name} | " + " | ".join(cells) + " |")
+    # Boots alternate one by one, so the i-th boot of each binary ran side
+    # by side: their differences cancel most of the host's drift.
+    for scenario in [s for s in scenarios if s in BOOTS]:
+        base = [r["ms"] for r in results[names[0]].get(scenario, [])]
+        for name in names[1:]:
+            other = [r["ms"] for r in results[name].get(scenario, [])]
+            deltas = [b - a for a, b in zip(base, other)]
+            if deltas:
+                faster = sum(d < 0 for d in deltas)
+                lines.append(f"\n{scenario}: {name} - {names[0]}, median of {len(deltas)} paired differences "
+                             f"{statistics.median(deltas):+.1f} ms; {name} faster in {faster} of {len(deltas)} pairs")
     return "\n".join(lines) + "\n"
 
 

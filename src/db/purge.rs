@@ -12,6 +12,7 @@ use super::{sessions, throttle, Db, DbError};
 const PURGE_BATCH: i64 = 1_000;
 const PURGE_BATCHES_PER_ROUND: usize = 100;
 const PURGE_EVERY: Duration = Duration::from_secs(600);
+const FIRST_PURGE_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
 enum Table {
@@ -35,11 +36,15 @@ impl Table {
     }
 }
 
-/// Every ten minutes, a [`purge_round`].
+/// A [`purge_round`] soon after boot, then every ten minutes.
 pub async fn purge_periodically(db: Db) {
+    // The first round waits for the orchestrator's first probes, so that
+    // /ready does not queue behind its statements for the pool's first
+    // connection; then a backlog starts shrinking.
+    tokio::time::sleep(FIRST_PURGE_AFTER).await;
     loop {
-        tokio::time::sleep(PURGE_EVERY).await;
         purge_round(&db).await;
+        tokio::time::sleep(PURGE_EVERY).await;
     }
 }
 

@@ -2,17 +2,17 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::routes::Routes;
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::db::migrations::schema_state;
 use crate::db::DbError;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut ServiceConfig) {
+pub fn configure(cfg: &mut impl Routes) {
     cfg.service(health).service(ready).service(render_metrics);
 }
 

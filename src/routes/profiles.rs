@@ -1,7 +1,7 @@
 //! Profiles (spec: "Profile").
 
+use crate::routes::Routes;
 use actix_web::{delete, get, post, web, HttpResponse};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::views::{ProfileResponse, ProfileView};
 use crate::auth::{AuthUser, MaybeAuthUser};
@@ -11,7 +11,7 @@ use crate::error::{AppError, AppResult, ErrorBody};
 use crate::state::AppState;
 use diesel_async::AsyncPgConnection;
 
-pub fn configure(cfg: &mut ServiceConfig) {
+pub fn configure(cfg: &mut impl Routes) {
     cfg.service(get_profile)
         .service(follow_user)
         .service(unfollow_user);

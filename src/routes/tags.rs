@@ -1,14 +1,14 @@
 //! Tags (spec: "Tags").
 
+use crate::routes::Routes;
 use actix_web::{get, web, HttpResponse};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::views::TagsResponse;
 use crate::db::articles;
 use crate::error::{AppResult, ErrorBody};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut ServiceConfig) {
+pub fn configure(cfg: &mut impl Routes) {
     cfg.service(list_tags);
 }
 

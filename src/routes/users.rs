@@ -1,13 +1,13 @@
 //! Users and authentication (spec: "User and Authentication"), plus the
 //! `DELETE /api/user/session` extension that ends the presented session.
 
+use crate::routes::Routes;
 use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use diesel_async::AsyncConnection;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::views::UserResponse;
 use crate::auth::throttle::{Admission, LoginKeys};
@@ -21,7 +21,7 @@ use crate::error::{AppError, AppResult, ErrorBody};
 use crate::extract::JsonBody;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut ServiceConfig) {
+pub fn configure(cfg: &mut impl Routes) {
     cfg.service(register)
         .service(login)
         .service(current_user)

@@ -57,6 +57,26 @@ pub async fn spawn_app_on(db: TestDatabase, flags: &[&str]) -> TestApp {
     }
 }
 
+/// Polls `sql` (one column named `value`) until it returns `expected`
+/// (true) or 30 s pass (false): for what the server does in the
+/// background soon after boot.
+pub async fn texts_become(
+    conn: &mut diesel_async::AsyncPgConnection,
+    sql: &str,
+    expected: &[&str],
+) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if crate::database::select_texts(conn, sql).await == expected {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A response, its status and its JSON body (Null when there is none).
 pub struct Reply {
     pub status: StatusCode,

@@ -846,8 +846,8 @@ async fn registrations_are_throttled_per_address() {
     );
 }
 
-/// Counters whose window has ended are deleted by the server itself (at
-/// boot, then periodically, in batches); live ones are kept, so a restart
+/// Counters whose window has ended are deleted by the server itself (soon
+/// after boot, then periodically, in batches); live ones are kept, so a restart
 /// does not reset a budget.
 #[tokio::test]
 async fn ended_throttle_windows_are_deleted_and_live_ones_kept() {
@@ -877,9 +877,9 @@ async fn ended_throttle_windows_are_deleted_and_live_ones_kept() {
     assert_eq!(select_texts(&mut conn, ENDED).await, ["2500"]);
 
     let restarted = crate::helpers::spawn_app_on(db, &["--login-max-failures", "2"]).await;
-    assert_eq!(
-        select_texts(&mut conn, ENDED).await,
-        ["0"],
+    // The first round runs about a second after boot, off /ready's path.
+    assert!(
+        crate::helpers::texts_become(&mut conn, ENDED, &["0"]).await,
         "all purged, in batches"
     );
     assert_eq!(

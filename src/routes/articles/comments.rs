@@ -1,9 +1,9 @@
 //! Comments (spec: "Comments").
 
+use crate::routes::Routes;
 use actix_web::{delete, get, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{find_article, or_article_gone};
 use crate::auth::{AuthUser, MaybeAuthUser};
@@ -20,7 +20,7 @@ use crate::state::AppState;
 /// of all but the longest threads.
 const COMMENTS_PAGE: i64 = 100;
 
-pub fn configure(cfg: &mut ServiceConfig) {
+pub fn configure(cfg: &mut impl Routes) {
     cfg.service(add_comment)
         .service(list_comments)
         .service(delete_comment);

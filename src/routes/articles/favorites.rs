@@ -1,8 +1,8 @@
 //! Favorites (spec: "Favorites").
 
+use crate::routes::Routes;
 use actix_web::http::StatusCode;
 use actix_web::{delete, post, web, HttpResponse};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{article_response, find_article, or_article_gone};
 use crate::auth::AuthUser;
@@ -11,7 +11,7 @@ use crate::error::{AppResult, ErrorBody};
 use crate::routes::views::ArticleResponse;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut ServiceConfig) {
+pub fn configure(cfg: &mut impl Routes) {
     cfg.service(favorite_article).service(unfavorite_article);
 }
 

@@ -1,9 +1,9 @@
 //! Article lists: the global list with its filters, and the feed.
 
+use crate::routes::Routes;
 use actix_web::{get, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::articles::{self, ArticleFilter};
@@ -12,7 +12,7 @@ use crate::error::{AppResult, ErrorBody};
 use crate::routes::views::{ArticleSummary, ArticlesResponse};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut ServiceConfig) {
+pub fn configure(cfg: &mut impl Routes) {
     cfg.service(feed_articles).service(list_articles);
 }
 

@@ -4,11 +4,11 @@ mod comments;
 mod favorites;
 mod listing;
 
+use crate::routes::Routes;
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::views::ArticleResponse;
 use crate::auth::{AuthUser, MaybeAuthUser};
@@ -20,7 +20,7 @@ use crate::extract::JsonBody;
 use crate::state::AppState;
 use diesel_async::AsyncPgConnection;
 
-pub fn configure(cfg: &mut ServiceConfig) {
+pub fn configure(cfg: &mut impl Routes) {
     // The feed before `/articles/{slug}`, or "feed" would be taken for a slug.
     listing::configure(cfg);
     cfg.service(get_article)
