@@ -133,29 +133,12 @@ struct AppliedRow {
     up_sql_sha256: Option<String>,
 }
 
-/// Whether `error` is PostgreSQL's "relation ... does not exist" for one
-/// of the two bookkeeping tables (its message names the table whatever the
-/// server's language). diesel keeps no SQLSTATE; any other failure (a lost
-/// connection, a timeout, a permission) is reported, not mistaken for a
-/// new database.
-fn names_a_missing_bookkeeping_table(error: &diesel::result::Error) -> bool {
-    match error {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::Unknown, info) => {
-            let message = info.message();
-            message.contains("\"__diesel_schema_migrations\"")
-                || message.contains("\"__conduit_migration_checksums\"")
-        }
-        _ => false,
-    }
-}
-
 /// What nearly every boot reads, in one statement (one round trip to
 /// prepare it, one to run it): the applied versions, oldest first, and
-/// those whose up.sql changed since they ran. `None` while either
-/// bookkeeping table is missing (a new database, or one migrated by
-/// diesel_cli alone: PostgreSQL logs the failed statement as an ERROR
-/// then), and the careful reads of [`super::schema_state`] and
-/// [`modified_migrations`] take over.
+/// those whose up.sql changed since they ran. `None` when that statement
+/// fails, as it does while either bookkeeping table is missing (a new
+/// database, or one migrated by diesel_cli alone): then the careful reads
+/// of [`super::schema_state`] and [`modified_migrations`] say why.
 pub(super) async fn applied_and_modified(
     conn: &AsyncPgConnection,
     set: &MigrationSet,
@@ -168,10 +151,8 @@ pub(super) async fn applied_and_modified(
     )
     .load::<AppliedRow>(&mut &*conn)
     .await;
-    let rows = match rows {
-        Ok(rows) => rows,
-        Err(error) if names_a_missing_bookkeeping_table(&error) => return Ok(None),
-        Err(error) => return Err(error.into()),
+    let Ok(rows) = rows else {
+        return Ok(None);
     };
     let recorded: HashMap<String, String> = rows
         .iter()
@@ -242,60 +223,4 @@ pub(super) fn verify(
         record(conn, version, &current[version])?;
     }
     Ok(modified)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::names_a_missing_bookkeeping_table;
-    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
-
-    struct Message(&'static str);
-
-    impl DatabaseErrorInformation for Message {
-        fn message(&self) -> &str {
-            self.0
-        }
-        fn details(&self) -> Option<&str> {
-            None
-        }
-        fn hint(&self) -> Option<&str> {
-            None
-        }
-        fn table_name(&self) -> Option<&str> {
-            None
-        }
-        fn column_name(&self) -> Option<&str> {
-            None
-        }
-        fn constraint_name(&self) -> Option<&str> {
-            None
-        }
-        fn statement_position(&self) -> Option<i32> {
-            None
-        }
-    }
-
-    fn database_error(message: &'static str) -> Error {
-        Error::DatabaseError(DatabaseErrorKind::Unknown, Box::new(Message(message)))
-    }
-
-    #[test]
-    fn only_a_missing_bookkeeping_table_means_a_new_database() {
-        for missing in [
-            r#"relation "__diesel_schema_migrations" does not exist"#,
-            r#"la relation « "__conduit_migration_checksums" » n'existe pas"#,
-        ] {
-            assert!(names_a_missing_bookkeeping_table(&database_error(missing)));
-        }
-        for other in [
-            r#"permission denied for table __diesel_schema_migrations"#,
-            "canceling statement due to statement timeout",
-            r#"relation "articles" does not exist"#,
-        ] {
-            assert!(!names_a_missing_bookkeeping_table(&database_error(other)));
-        }
-        assert!(!names_a_missing_bookkeeping_table(
-            &Error::BrokenTransactionManager
-        ));
-    }
 }
