@@ -4,10 +4,7 @@
 
 use diesel_async::AsyncPgConnection;
 
-use super::checksums::applied_and_modified;
-use super::{
-    modified_migrations, run_pending, schema_state, KnownMigration, MigrationError, SchemaState,
-};
+use super::{modified_migrations, run_pending, schema_state, KnownMigration, MigrationError};
 use crate::config::Settings;
 
 /// Brings the schema up to date as `settings` ask; returns the schema
@@ -18,26 +15,16 @@ pub async fn bring_schema_up_to_date(
     known: &[KnownMigration],
 ) -> Result<Option<String>, MigrationError> {
     // Read first, without the lock: most boots find nothing to apply, and
-    // then skip the lock and the harness. One statement when both
-    // bookkeeping tables exist, the careful reads otherwise.
-    let (state, modified) = match applied_and_modified(&conn, &settings.migrations).await? {
-        Some((applied, modified)) => (SchemaState::of(applied, known), Some(modified)),
-        None => (
-            schema_state(&conn, known)
-                .await
-                .map_err(MigrationError::Database)?,
-            None,
-        ),
-    };
-    let modified = async || match &modified {
-        Some(modified) => Ok(modified.clone()),
-        None => modified_migrations(&conn, &settings.migrations, &state.applied).await,
-    };
+    // then skip the lock and the harness.
+    let state = schema_state(&conn, known)
+        .await
+        .map_err(MigrationError::Database)?;
     let will_migrate = settings.migrate_on_start && !state.pending.is_empty();
     // Strict: refuse before applying anything, not after (a binary that
     // would refuse the database must not change it first).
     if will_migrate && settings.strict_schema {
-        check_schema(&state.unknown, &modified().await?, true)?;
+        let modified = modified_migrations(&conn, &settings.migrations, &state.applied).await?;
+        check_schema(&state.unknown, &modified, true)?;
     }
     let (version, unknown, modified) = if will_migrate {
         let report = run_pending(
@@ -57,7 +44,7 @@ pub async fn bring_schema_up_to_date(
                 "CONDUIT_MIGRATE_ON_START is off and migrations are pending: /ready answers 503 until `conduit migrate run` applies them"
             );
         }
-        let modified = modified().await?;
+        let modified = modified_migrations(&conn, &settings.migrations, &state.applied).await?;
         (state.version().map(str::to_owned), state.unknown, modified)
     };
     check_schema(&unknown, &modified, settings.strict_schema)?;

@@ -125,44 +125,6 @@ pub async fn modified_migrations(
     Ok(compare(&set.checksums()?, &recorded, applied).0)
 }
 
-#[derive(diesel::QueryableByName)]
-struct AppliedRow {
-    #[diesel(sql_type = diesel::sql_types::VarChar)]
-    version: String,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    up_sql_sha256: Option<String>,
-}
-
-/// What nearly every boot reads, in one statement (one round trip to
-/// prepare it, one to run it): the applied versions, oldest first, and
-/// those whose up.sql changed since they ran. `None` when that statement
-/// fails, as it does while either bookkeeping table is missing (a new
-/// database, or one migrated by diesel_cli alone): then the careful reads
-/// of [`super::schema_state`] and [`modified_migrations`] say why.
-pub(super) async fn applied_and_modified(
-    conn: &AsyncPgConnection,
-    set: &MigrationSet,
-) -> Result<Option<(Vec<String>, Vec<String>)>, MigrationError> {
-    use diesel_async::RunQueryDsl;
-
-    let rows = diesel::sql_query(
-        "SELECT m.version, c.up_sql_sha256 FROM __diesel_schema_migrations m \
-         LEFT JOIN __conduit_migration_checksums c USING (version) ORDER BY m.version",
-    )
-    .load::<AppliedRow>(&mut &*conn)
-    .await;
-    let Ok(rows) = rows else {
-        return Ok(None);
-    };
-    let recorded: HashMap<String, String> = rows
-        .iter()
-        .filter_map(|r| Some((r.version.clone(), r.up_sql_sha256.clone()?)))
-        .collect();
-    let applied: Vec<String> = rows.into_iter().map(|r| r.version).collect();
-    let modified = compare(&set.checksums()?, &recorded, &applied).0;
-    Ok(Some((applied, modified)))
-}
-
 pub(super) fn record(
     conn: &mut BlockingPgConnection,
     version: &str,

@@ -194,27 +194,19 @@ pub async fn schema_state(
         .load::<String>(&mut &*conn);
     let (exists, versions) = tokio::join!(exists, versions);
     let applied = if exists? { versions? } else { Vec::new() };
-    Ok(SchemaState::of(applied, known))
-}
-
-impl SchemaState {
-    /// The state of a database whose applied versions (oldest first) are
-    /// `applied`, for a binary that knows `known`.
-    fn of(applied: Vec<String>, known: &[KnownMigration]) -> Self {
-        let pending = known
-            .iter()
-            .filter(|m| !applied.contains(&m.version))
-            .map(|m| m.version.clone())
-            .collect();
-        let unknown = applied
-            .iter()
-            .filter(|v| !known.iter().any(|m| &m.version == *v))
-            .cloned()
-            .collect();
-        SchemaState {
-            applied,
-            pending,
-            unknown,
-        }
-    }
+    let pending = known
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| m.version.clone())
+        .collect();
+    let unknown = applied
+        .iter()
+        .filter(|v| !known.iter().any(|m| &m.version == *v))
+        .cloned()
+        .collect();
+    Ok(SchemaState {
+        applied,
+        pending,
+        unknown,
+    })
 }
