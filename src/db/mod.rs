@@ -206,13 +206,26 @@ pub fn build_pool(
 }
 
 /// Opens the pool's first connection in the background, so the first
-/// request (usually the orchestrator's /ready) does not wait for it. One is
-/// enough: opening more at boot competes with the boot itself for the CPU.
-/// A failure is only logged; requests open connections on demand anyway.
-pub fn warm_up(pool: &Pool) {
-    let pool = pool.clone();
+/// request (usually the orchestrator's /ready) does not wait for it, and
+/// runs /ready's reads on it once: their statements are then prepared and
+/// the tables they read known to that server process, so the first probe
+/// is one round trip. One connection is enough: opening more at boot
+/// competes with the boot itself for the CPU. A failure is only logged;
+/// requests open connections on demand anyway.
+pub fn warm_up(db: &Db, known: Vec<migrations::KnownMigration>) {
+    let db = db.clone();
     connection_runtime().spawn(async move {
-        if let Err(error) = pool.get().await {
+        // Through `Db::run`, as /ready: in one transaction behind a
+        // transaction pooler. On a new database the read fails (nothing
+        // to read yet), as /ready would; the connection stays usable.
+        let read = db
+            .run(async |conn| {
+                migrations::schema_state(conn, &known)
+                    .await
+                    .map_err(DbError::Query)
+            })
+            .await;
+        if let Err(DbError::Acquire(error)) = read {
             tracing::debug!(%error, "could not open a connection ahead of the first request");
         }
     });
