@@ -55,15 +55,98 @@ pub async fn find_active(
     conn: &mut AsyncPgConnection,
     token_sha256: &[u8],
 ) -> QueryResult<Option<(Session, User)>> {
+    match &*ACTIVE_SESSION_SQL {
+        Some(sql) => ActiveSession { sql, token_sha256 }
+            .get_result(conn)
+            .await
+            .optional(),
+        None => active_session(token_sha256)
+            .get_result(conn)
+            .await
+            .optional(),
+    }
+}
+
+/// [`find_active`]'s query. No LIMIT: `token_sha256` is unique
+/// (`sessions_token_sha256_key`), so there is one row at most.
+fn active_session(token_sha256: &[u8]) -> ActiveSessionQuery<'_> {
     sessions::table
         .inner_join(users::table)
         .filter(sessions::token_sha256.eq(token_sha256))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .select((Session::as_select(), User::as_select()))
-        .first(conn)
-        .await
-        .optional()
+}
+
+type ActiveSessionQuery<'a> = diesel::dsl::Select<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            diesel::dsl::Filter<
+                diesel::dsl::InnerJoin<sessions::table, users::table>,
+                diesel::dsl::Eq<sessions::token_sha256, &'a [u8]>,
+            >,
+            diesel::dsl::IsNull<sessions::revoked_at>,
+        >,
+        diesel::dsl::Gt<sessions::expires_at, now>,
+    >,
+    (
+        diesel::dsl::AsSelect<Session, diesel::pg::Pg>,
+        diesel::dsl::AsSelect<User, diesel::pg::Pg>,
+    ),
+>;
+
+/// [`active_session`]'s SQL, rendered once, split at its one bind
+/// parameter (`$1`, the digest); `None` if it ever had another shape, and
+/// then each lookup renders the query as any other.
+///
+/// Every signed-in request runs this query, and diesel-async renders a
+/// query's SQL from the DSL at every execution, even when its prepared
+/// statement is cached: for this one about 20k instructions of the 127k
+/// that GET /api/user cost (docs/benchmarks.md). [`ActiveSession`] sends
+/// the text rendered here instead, under a statement-cache key of its own
+/// type, so the cache lookup stays a type id, not the text.
+static ACTIVE_SESSION_SQL: std::sync::LazyLock<Option<(String, String)>> =
+    std::sync::LazyLock::new(|| {
+        use diesel::query_builder::{QueryBuilder, QueryFragment};
+
+        let mut builder = diesel::pg::PgQueryBuilder::default();
+        QueryFragment::<diesel::pg::Pg>::to_sql(
+            &active_session(&[0; 32]),
+            &mut builder,
+            &diesel::pg::Pg,
+        )
+        .ok()?;
+        let sql = builder.finish();
+        let (before, after) = sql.split_once("$1")?;
+        (!after.contains('$')).then(|| (before.to_owned(), after.to_owned()))
+    });
+
+/// [`active_session`] with its SQL already rendered (see
+/// [`ACTIVE_SESSION_SQL`]): the same statement, the same one bind.
+struct ActiveSession<'a> {
+    sql: &'static (String, String),
+    token_sha256: &'a [u8],
+}
+
+impl diesel::query_builder::QueryId for ActiveSession<'_> {
+    type QueryId = ActiveSession<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for ActiveSession<'_> {
+    type SqlType = <ActiveSessionQuery<'static> as diesel::query_builder::Query>::SqlType;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ActiveSession<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql(&self.sql.0);
+        out.push_bind_param::<diesel::sql_types::Binary, [u8]>(self.token_sha256)?;
+        out.push_sql(&self.sql.1);
+        Ok(())
+    }
 }
 
 /// Marks the session as used now.
@@ -117,4 +200,26 @@ pub async fn purge_ended(conn: &mut AsyncPgConnection, batch: i64) -> QueryResul
     .bind::<diesel::sql_types::BigInt, _>(batch)
     .execute(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ACTIVE_SESSION_SQL;
+
+    /// Should the DSL ever render differently (a second bind, no bind),
+    /// every lookup would quietly take the slow path: say so here.
+    #[test]
+    fn the_session_lookup_is_rendered_once_around_its_digest() {
+        let (before, after) = ACTIVE_SESSION_SQL
+            .as_ref()
+            .expect("the session lookup renders to SQL with one bind");
+        assert!(
+            before.ends_with(r#""sessions"."token_sha256" = "#),
+            "{before}"
+        );
+        assert!(
+            after.contains(r#""sessions"."revoked_at" IS NULL"#),
+            "{after}"
+        );
+    }
 }
