@@ -616,23 +616,13 @@ async fn the_tag_count_migration_is_exact_while_links_change_and_reverts() {
     .await;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|writer| tokio::spawn(tag_links::churn(db.url.clone(), writer, 20, stop.clone())))
-        .collect();
+    let writers = tag_links::start_writers(&db.url, WRITERS, 20, &stop);
     // Writers are busy before the triggers exist and go on after.
     tokio::time::sleep(Duration::from_millis(200)).await;
     try_step(&db, counts, "up").await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut errors = Vec::new();
-    for writer in writers {
-        errors.extend(writer.await.unwrap());
-    }
-
-    assert!(errors.is_empty(), "{errors:#?}");
-    tag_links::assert_counts_exact(&mut conn).await;
-    let most = select_texts(&mut conn, tag_links::MOST_SHARDS).await;
-    assert!(most[0].parse::<usize>().unwrap() <= 2 * WRITERS, "{most:?}");
+    tag_links::assert_writers_left_counts_exact(&mut conn, writers).await;
     let bulk = "SELECT sum(links)::text AS value FROM tag_link_count_shards s \
                 JOIN tags t ON t.id = s.tag_id WHERE t.name LIKE 'bulk-%'";
     assert_eq!(select_texts(&mut conn, bulk).await, ["2500"]);
@@ -672,16 +662,6 @@ async fn the_kept_tag_counts_stay_exact_under_concurrent_writers() {
     tag_links::seed(&mut conn, WRITERS).await;
     let stop = Arc::new(AtomicBool::new(true));
 
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|writer| tokio::spawn(tag_links::churn(db.url.clone(), writer, 60, stop.clone())))
-        .collect();
-    let mut errors = Vec::new();
-    for writer in writers {
-        errors.extend(writer.await.unwrap());
-    }
-
-    assert!(errors.is_empty(), "{errors:#?}");
-    tag_links::assert_counts_exact(&mut conn).await;
-    let most = select_texts(&mut conn, tag_links::MOST_SHARDS).await;
-    assert!(most[0].parse::<usize>().unwrap() <= 2 * WRITERS, "{most:?}");
+    let writers = tag_links::start_writers(&db.url, WRITERS, 60, &stop);
+    tag_links::assert_writers_left_counts_exact(&mut conn, writers).await;
 }

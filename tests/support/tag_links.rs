@@ -173,6 +173,36 @@ pub async fn churn(
     errors
 }
 
+/// `writers` writers ([`churn`]) started at once, each on its own connection.
+pub fn start_writers(
+    url: &url::Url,
+    writers: usize,
+    rounds: usize,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<String>>> {
+    (0..writers)
+        .map(|writer| tokio::spawn(churn(url.clone(), writer, rounds, stop.clone())))
+        .collect()
+}
+
+/// Waits for `writers` to end, then: none of their transactions failed,
+/// every kept count is exact, and no tag has more shard rows than twice
+/// the writers.
+pub async fn assert_writers_left_counts_exact(
+    conn: &mut AsyncPgConnection,
+    writers: Vec<tokio::task::JoinHandle<Vec<String>>>,
+) {
+    let started = writers.len();
+    let mut errors = Vec::new();
+    for writer in writers {
+        errors.extend(writer.await.unwrap());
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_counts_exact(conn).await;
+    let most = select_texts(conn, MOST_SHARDS).await;
+    assert!(most[0].parse::<usize>().unwrap() <= 2 * started, "{most:?}");
+}
+
 /// The kept counts are exact.
 pub async fn assert_counts_exact(conn: &mut AsyncPgConnection) {
     let wrong = select_texts(conn, MISCOUNTED).await;
