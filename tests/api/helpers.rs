@@ -24,9 +24,9 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
-/// A server on a fresh database with extra flags, e.g. `["--env", "production"]`.
+/// A server on a fresh migrated database with extra flags, e.g. `["--env", "production"]`.
 pub async fn spawn_app_with(flags: &[&str]) -> TestApp {
-    let db = TestDatabase::create().await;
+    let db = TestDatabase::migrated().await;
     spawn_app_on(db, flags).await
 }
 
