@@ -39,6 +39,8 @@ impl TestDatabase {
 
     /// A database with every migration of `migrations/` applied, cloned
     /// from a template built once per set of migrations.
+    // The process tests boot the binary on empty databases only.
+    #[allow(dead_code)]
     pub async fn migrated() -> Self {
         let template = template::name().await;
         Self::create_from(Some(&template)).await
@@ -144,6 +146,7 @@ pub async fn wait_for_a_lock_waiter(
 /// under a temporary name by the real binary's `migrate run`, then renamed:
 /// a clone never meets a half-migrated template, and two test processes
 /// building it at once both end up with one.
+#[allow(dead_code)]
 mod template {
     use std::path::Path;
     use std::process::Command;
