@@ -81,7 +81,7 @@ schema-check: db-up diesel-cli ## Fail when src/schema.rs differs from what the 
 	  && echo "src/schema.rs matches the migrations"
 
 ##@ Checks
-.PHONY: test lint conformance fuzz-api
+.PHONY: test lint conformance fuzz-api fuzz-spec
 test: rust db-up diesel-cli ## Run every test against a real PostgreSQL
 	@$(DEV_DB) sweep conduit_test_ >/dev/null
 	cargo test --locked --all-targets
@@ -109,6 +109,9 @@ conformance: rust db-up ## Run the public RealWorld Hurl suite against the relea
 
 fuzz-api: rust db-up ## Fuzz the API with schemathesis against its own OpenAPI document (FUZZ_EXAMPLES=100)
 	scripts/fuzz-api.sh
+
+fuzz-spec: rust db-up ## The same against the upstream RealWorld spec, with ignored_auth checked too
+	FUZZ_SPEC=upstream scripts/fuzz-api.sh
 
 .PHONY: bench bench-quick bench-docs
 # The benchmarks run their own PostgreSQL cluster (port 54339, durable

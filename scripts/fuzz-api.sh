@@ -4,6 +4,10 @@
 # check. schemathesis comes from PyPI into .local/venv (git-ignored).
 #   FUZZ_EXAMPLES  examples per operation and phase (default 100)
 #   FUZZ_SEED      the random seed (default: a new one, printed)
+#   FUZZ_SPEC      upstream: the RealWorld spec itself
+#                  (../shared/conformance/realworld/openapi.yml, or
+#                  CONFORMANCE_DIR's) instead of our own document, with
+#                  ignored_auth checked too
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -30,15 +34,26 @@ print(json.load(urllib.request.urlopen(request))["user"]["token"])
 PY
 )
 
-echo "fuzz-api: $examples examples per operation, seed $seed"
+checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+schema="http://$address/api/openapi.json"
+base=()
+if [ "${FUZZ_SPEC:-}" = upstream ]; then
+    conformance="${CONFORMANCE_DIR:-$root/../shared/conformance/realworld}"
+    [ -f "$conformance/openapi.yml" ] || { echo "fuzz-api: the RealWorld spec is missing: expected $conformance/openapi.yml (set CONFORMANCE_DIR)." >&2; exit 1; }
+    schema="$conformance/openapi.yml"
+    base=(--url "http://$address/api")
+    checks="$checks,ignored_auth"
+fi
+
+echo "fuzz-api: $examples examples per operation, seed $seed, against $schema"
 # schemathesis keeps its cache (.schemathesis/) in the directory it runs
 # from: run it from a git-ignored one so a run leaves the tree clean.
 work="$root/.local/fuzz"
 mkdir -p "$work"
 # DELETE /api/user/session is left out: it would end the session every
 # other request authenticates with.
-(cd "$work" && "$venv/bin/schemathesis" run "http://$address/api/openapi.json" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+(cd "$work" && "$venv/bin/schemathesis" run "$schema" "${base[@]}" \
+    --checks "$checks" \
     --header "Authorization: Token $token" \
     --max-examples "$examples" --seed "$seed" \
     --phases examples,coverage,fuzzing \
