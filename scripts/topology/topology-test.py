@@ -23,7 +23,11 @@ Bounded in time, stops everything it started, installs haproxy, pgbouncer
 and wrk from the distribution when missing and running as root. Results:
 target/topology/results.json and results.md. Standard library only.
 
-Ports: 127.0.0.1:55130-55159 (TOPOLOGY_PORT_BASE moves them).
+Ports: 127.0.0.1:31130-31159 (TOPOLOGY_PORT_BASE moves them), below the
+kernel's ephemeral range (Linux: 32768-60999), from which every outgoing
+connection on the host takes its local port: a port in that range can be
+held by any connection, or its TIME_WAIT, when a replica comes to listen
+on it, and the replica then fails to start ("Address already in use").
 """
 
 import csv
@@ -44,7 +48,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "target" / "topology"
 BIN = ROOT / "target" / "debug" / "conduit"
-BASE = int(os.environ.get("TOPOLOGY_PORT_BASE", "55130"))
+BASE = int(os.environ.get("TOPOLOGY_PORT_BASE", "31130"))
+PORTS = range(BASE, BASE + 30)
 PG_PORT = BASE
 LB_PORT = BASE + 1
 BOUNCER_PORT = BASE + 2
@@ -74,6 +79,44 @@ def log(message):
 def die(message):
     print(f"topology: FAILED: {message}", file=sys.stderr, flush=True)
     raise SystemExit(1)
+
+
+def ephemeral_range():
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return None
+
+
+def check_ports():
+    """The ports must be free now, and outside the ephemeral range, where
+    any outgoing connection may hold one when a replica comes to bind it."""
+    ephemeral = ephemeral_range()
+    if ephemeral and PORTS.start <= ephemeral[1] and ephemeral[0] <= PORTS.stop - 1:
+        log(f"WARNING: ports {PORTS.start}-{PORTS.stop - 1} overlap the kernel's ephemeral range "
+            f"{ephemeral[0]}-{ephemeral[1]} (net.ipv4.ip_local_port_range): any outgoing connection "
+            "can hold one of them, and a replica then fails to bind it; set TOPOLOGY_PORT_BASE "
+            "outside that range")
+    # PostgreSQL's port is dev-db.sh's to check: a cluster left running
+    # by an interrupted run is reused.
+    for port in (LB_PORT, BOUNCER_PORT, *REPLICA_PORTS, *range(BASE + 20, BASE + 23)):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as error:
+                die(f"port {port} is taken ({error}); the sockets on it:\n{sockets_on(port)}\n"
+                    "set TOPOLOGY_PORT_BASE to a free range of 30 ports")
+
+
+def sockets_on(port):
+    """What holds a local port, as `ss` shows it."""
+    try:
+        return subprocess.run(["ss", "-tanpH", f"( sport = :{port} )"], capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "(none now)"
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"(ss failed: {error})"
 
 
 def check_deadline(what):
@@ -615,6 +658,7 @@ def main():
     global DB_URL
     ensure_tools()
     ensure_hurl()
+    check_ports()
     OUT.mkdir(parents=True, exist_ok=True)
     for stale in OUT.glob("*.log"):
         stale.unlink()
