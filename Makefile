@@ -147,7 +147,7 @@ docker-test: python3 ## Build the image and drive the compose stack through its 
 ##@ Topology
 .PHONY: topology-test
 # Its own PostgreSQL (.local/topology-postgres) and processes on
-# 127.0.0.1:55130-55159 (TOPOLOGY_PORT_BASE moves them); results go to
-# target/topology/. Installs haproxy, pgbouncer and wrk when root and missing.
+# 127.0.0.1:31130-31159, below the kernel's ephemeral ports (TOPOLOGY_PORT_BASE
+# moves them); results go to target/topology/. Installs haproxy, pgbouncer and wrk when root and missing.
 topology-test: rust python3 ## Three replicas behind HAProxy under wrk: SIGTERM, SIGKILL, a rolling upgrade with migrations, PgBouncer
 	scripts/topology/topology-test.py

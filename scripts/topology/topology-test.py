@@ -23,7 +23,11 @@ Bounded in time, stops everything it started, installs haproxy, pgbouncer
 and wrk from the distribution when missing and running as root. Results:
 target/topology/results.json and results.md. Standard library only.
 
-Ports: 127.0.0.1:55130-55159 (TOPOLOGY_PORT_BASE moves them).
+Ports: 127.0.0.1:31130-31159 (TOPOLOGY_PORT_BASE moves them), below the
+kernel's ephemeral range (Linux: 32768-60999), from which every outgoing
+connection on the host takes its local port: a port in that range can be
+held by any connection, or its TIME_WAIT, when a replica comes to listen
+on it, and the replica then fails to start ("Address already in use").
 """
 
 import csv
@@ -36,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -44,7 +49,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "target" / "topology"
 BIN = ROOT / "target" / "debug" / "conduit"
-BASE = int(os.environ.get("TOPOLOGY_PORT_BASE", "55130"))
+BASE = int(os.environ.get("TOPOLOGY_PORT_BASE", "31130"))
+PORTS = range(BASE, BASE + 30)
 PG_PORT = BASE
 LB_PORT = BASE + 1
 BOUNCER_PORT = BASE + 2
@@ -67,13 +73,86 @@ SEED = {}  # the seed user's token, for write loads
 results = {"scenarios": {}}
 
 
+# Where the run is, for every failure to name: the scenario and its step.
+WHERE = {"scenario": "setup", "step": "starting"}
+# Lines of each log a failure prints, so that CI's output alone says why.
+LOG_TAIL_LINES = 15
+
+
 def log(message):
     print(f"topology: {message}", flush=True)
 
 
-def die(message):
-    print(f"topology: FAILED: {message}", file=sys.stderr, flush=True)
+def enter(scenario, step="starting"):
+    WHERE.update(scenario=scenario, step=step)
+
+
+def at(step):
+    WHERE["step"] = step
+
+
+def where():
+    return f"scenario {WHERE['scenario']}, step {WHERE['step']!r}"
+
+
+def print_tails(logs):
+    for path in logs:
+        path = Path(path)
+        try:
+            tail = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        except OSError as error:
+            tail = [f"(cannot read it: {error})"]
+        print(f"topology:   read {path}; its last lines:", file=sys.stderr)
+        for line in tail:
+            print(f"topology:   | {line[:400]}", file=sys.stderr)
+    sys.stderr.flush()
+
+
+def die(message, logs=()):
+    """Fails the run, naming the scenario and step, the figures (in
+    `message`) and the logs to read, whose last lines it prints."""
+    print(f"topology: FAILED in {where()}: {message}", file=sys.stderr, flush=True)
+    print_tails(logs)
     raise SystemExit(1)
+
+
+def ephemeral_range():
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return None
+
+
+def check_ports():
+    """The ports must be free now, and outside the ephemeral range, where
+    any outgoing connection may hold one when a replica comes to bind it."""
+    at("checking the ports")
+    ephemeral = ephemeral_range()
+    if ephemeral and PORTS.start <= ephemeral[1] and ephemeral[0] <= PORTS.stop - 1:
+        log(f"WARNING: ports {PORTS.start}-{PORTS.stop - 1} overlap the kernel's ephemeral range "
+            f"{ephemeral[0]}-{ephemeral[1]} (net.ipv4.ip_local_port_range): any outgoing connection "
+            "can hold one of them, and a replica then fails to bind it; set TOPOLOGY_PORT_BASE "
+            "outside that range")
+    # PostgreSQL's port is dev-db.sh's to check: a cluster left running
+    # by an interrupted run is reused.
+    for port in (LB_PORT, BOUNCER_PORT, *REPLICA_PORTS, *range(BASE + 20, BASE + 23)):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as error:
+                die(f"port {port} is taken ({error}); the sockets on it:\n{sockets_on(port)}\n"
+                    "set TOPOLOGY_PORT_BASE to a free range of 30 ports")
+
+
+def sockets_on(port):
+    """What holds a local port, as `ss` shows it."""
+    try:
+        return subprocess.run(["ss", "-tanpH", f"( sport = :{port} )"], capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "(none now)"
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"(ss failed: {error})"
 
 
 def check_deadline(what):
@@ -128,7 +207,11 @@ def http(method, url, body=None, token=None, timeout=10):
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
-        return error.code, None
+        # The body says why (a 503's reason), for a failure to print.
+        try:
+            return error.code, json.loads(error.read() or b"null")
+        except (ValueError, OSError):
+            return error.code, None
     except (urllib.error.URLError, OSError):
         return 0, None
 
@@ -164,24 +247,42 @@ class Replica:
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def wait_ready(self, limit=90):
+    def wait_ready(self, limit=90, path="/ready"):
+        at(f"waiting for {self.name} to answer {path} with 200")
         end = time.monotonic() + limit
+        last = None
         while time.monotonic() < end:
             if self.process.poll() is not None:
-                die(f"{self.name} exited with {self.process.returncode}: see {self.log_path}")
-            if http("GET", self.url("/ready"), timeout=2)[0] == 200:
+                held = ""
+                if "Address already in use" in self.log_text():
+                    held = f"; what holds port {self.port} now:\n{sockets_on(self.port)}"
+                die(f"{self.name} exited with {self.process.returncode} before it was ready{held}",
+                    [self.log_path])
+            status, body = http("GET", self.url(path), timeout=2)
+            if status == 200:
                 return
+            last = (status, body)
             time.sleep(0.1)
-        die(f"{self.name} not ready within {limit}s: see {self.log_path}")
+        die(f"{self.name} not ready within {limit}s; its last {path} answered {last}",
+            [self.log_path])
 
     def signal(self, sig):
         self.process.send_signal(sig)
 
     def wait_exit(self, limit=60):
+        at(f"waiting for {self.name} to exit")
         try:
             return self.process.wait(limit)
         except subprocess.TimeoutExpired:
-            die(f"{self.name} did not exit within {limit}s")
+            die(f"{self.name} did not exit within {limit}s", [self.log_path])
+
+    def stop(self):
+        """SIGTERM, then the exit, which must be clean: a replica that
+        fails to stop is a defect of its own, whatever the load saw."""
+        self.signal(signal.SIGTERM)
+        code = self.wait_exit()
+        if code != 0:
+            die(f"{self.name} exited with {code} after SIGTERM (0 expected)", [self.log_path])
 
     def log_text(self):
         self.log_file.flush()
@@ -250,13 +351,16 @@ def haproxy_states():
 
 
 def wait_balancer(server, wanted, limit=60):
+    at(f"waiting for HAProxy to see {server} {wanted}")
     end = time.monotonic() + limit
+    status = ""
     while time.monotonic() < end:
         status = haproxy_states().get(server, "")
         if status.startswith(wanted):
             return
         time.sleep(0.1)
-    die(f"HAProxy never saw {server} {wanted} within {limit}s")
+    die(f"HAProxy never saw {server} {wanted} within {limit}s (last status {status!r})",
+        [OUT / "haproxy.log"])
 
 
 class Load:
@@ -265,6 +369,8 @@ class Load:
     def __init__(self, url, seconds=SECONDS, connections=CONCURRENCY, script=None, token=None):
         self.started = time.monotonic()
         self.connections = connections
+        self.seconds = seconds
+        self.url = url
         bench = ROOT / "scripts" / "bench"
         lua = bench / "wrk-report.lua"
         if script:
@@ -282,7 +388,11 @@ class Load:
         return round(time.monotonic() - self.started, 2)
 
     def finish(self):
-        output, _ = self.process.communicate(timeout=SECONDS + 60)
+        at(f"waiting for wrk ({self.url}) to finish")
+        try:
+            output, _ = self.process.communicate(timeout=self.seconds + 60)
+        except subprocess.TimeoutExpired:
+            die(f"wrk against {self.url} did not end within {self.seconds + 60}s")
         for line in output.splitlines():
             if line.startswith("BENCH_JSON "):
                 report = json.loads(line[len("BENCH_JSON "):])
@@ -290,7 +400,17 @@ class Load:
                 report["requests_per_s"] = round(
                     report["requests"] / (report["duration_us"] / 1e6), 1)
                 return report
-        die(f"wrk printed no report:\n{output}")
+        die(f"wrk against {self.url} exited {self.process.returncode} with no report:\n{output}")
+
+
+def figures(report):
+    """A load's counts, as a failure names them."""
+    return (f"{report['requests']} requests: {report['non_2xx']} non-2xx, "
+            f"{report['socket_errors']} socket errors; p99 {report['p99_us'] / 1000:.1f} ms")
+
+
+def balanced_logs(replicas):
+    return [r.log_path for r in replicas] + [OUT / "haproxy.log"]
 
 
 def step(steps, name, started_at, load):
@@ -299,24 +419,27 @@ def step(steps, name, started_at, load):
     log(f"  {name}: {steps[-1]['took_s']}s (at {steps[-1]['at_s']}s into the load)")
 
 
-def seed(base):
+def seed(base, replicas):
     """A user and some articles, through the balancer."""
+    at("registering the seed user")
     status, body = http("POST", f"{base}/api/users", {"user": {
         "username": "topology", "email": "topology@example.org",
         "password": "topology-password-1"}})
     if status != 201:
-        die(f"registering the seed user answered {status}")
+        die(f"registering the seed user answered {status}", balanced_logs(replicas))
     token = body["user"]["token"]
     SEED["token"] = token
+    at("creating the seed articles")
     for i in range(60):
         status, _ = http("POST", f"{base}/api/articles", {"article": {
             "title": f"Topology {i}", "description": "seed",
             "body": " ".join(["word"] * (i + 1)), "tagList": ["topology"]}}, token)
         if status != 201:
-            die(f"creating a seed article answered {status}")
+            die(f"creating seed article {i} answered {status}", balanced_logs(replicas))
 
 
 def scenario_sigterm(replicas, base):
+    enter("sigterm")
     log("scenario sigterm: one of three replicas stopped with SIGTERM under load")
     steps = []
     load = Load(f"{base}/api/articles")
@@ -330,7 +453,7 @@ def scenario_sigterm(replicas, base):
     code = victim.wait_exit()
     step(steps, "SIGTERM until the replica exited", t, load)
     if code != 0:
-        die(f"the stopped replica exited with {code}")
+        die(f"the stopped replica exited with {code} (0 expected)", [victim.log_path])
     t = time.monotonic()
     replicas[0] = Replica(REPLICA_PORTS[0])
     replicas[0].wait_ready()
@@ -340,20 +463,25 @@ def scenario_sigterm(replicas, base):
     report["steps"] = steps
     results["scenarios"]["sigterm"] = report
     log(f"  {report['requests']} requests, {report['failed']} failed")
+    at("judging the load")
     if report["failed"]:
-        die(f"SIGTERM of one replica failed {report['failed']} requests")
+        die(f"SIGTERM of one replica failed {report['failed']} requests (0 allowed); {figures(report)}",
+            balanced_logs([victim, *replicas]))
 
 
 def scenario_sigkill(replicas, base):
+    enter("sigkill")
     log("scenario sigkill: one of three replicas killed with SIGKILL under load")
     steps = []
     load = Load(f"{base}/api/articles")
     time.sleep(2)
     t = time.monotonic()
-    replicas[1].signal(signal.SIGKILL)
-    replicas[1].wait_exit()
+    victim = replicas[1]
+    victim.signal(signal.SIGKILL)
+    victim.wait_exit()
     wait_balancer("r2", "DOWN")
     step(steps, "SIGKILL until HAProxy marks the replica DOWN", t, load)
+    at("30 requests through HAProxy after the kill")
     served = sum(http("GET", f"{base}/api/articles")[0] == 200 for _ in range(30))
     t = time.monotonic()
     replicas[1] = Replica(REPLICA_PORTS[1])
@@ -365,12 +493,15 @@ def scenario_sigkill(replicas, base):
     report["served_by_the_others_after_the_kill"] = f"{served}/30"
     results["scenarios"]["sigkill"] = report
     log(f"  {report['requests']} requests, {report['failed']} failed; after the kill {served}/30 served")
+    at("judging the load")
     if served != 30:
-        die(f"after the kill the other replicas served {served} of 30 requests")
+        die(f"after the kill the other replicas served {served} of 30 requests",
+            balanced_logs(replicas))
     # A killed process can fail only what it had accepted: at most one
     # request per wrk connection routed to it.
     if report["failed"] > load.connections:
-        die(f"SIGKILL failed {report['failed']} requests, more than the {load.connections} that can be in flight")
+        die(f"SIGKILL failed {report['failed']} requests, more than the {load.connections} "
+            f"that can be in flight; {figures(report)}", balanced_logs([victim, *replicas]))
 
 
 # The fixtures are numbered 9xx so that they stay the newest migrations
@@ -386,17 +517,21 @@ def migrations_dir(name, *fixtures):
 
 
 def scenario_roll(replicas, base):
+    enter("roll")
     log("scenario roll: three replicas replaced one by one by a release with an expand migration")
     release2 = migrations_dir("release2-migrations", "topology_release2")
     steps = []
     load = Load(f"{base}/api/articles", seconds=SECONDS * 3)
     time.sleep(2)
+    old_release = list(replicas)
     for i, port in enumerate(REPLICA_PORTS):
         t = time.monotonic()
         replicas[i].signal(signal.SIGTERM)
         wait_balancer(f"r{i + 1}", "DOWN")
-        if replicas[i].wait_exit() != 0:
-            die(f"replica {i + 1} of the old release did not stop cleanly")
+        code = replicas[i].wait_exit()
+        if code != 0:
+            die(f"replica {i + 1} of the old release exited with {code} after SIGTERM (0 expected)",
+                [replicas[i].log_path])
         replicas[i] = Replica(port, migrations_dir=release2, name=f"release2-{port}")
         replicas[i].wait_ready()
         wait_balancer(f"r{i + 1}", "UP")
@@ -405,48 +540,58 @@ def scenario_roll(replicas, base):
         if i == 0:
             # An old replica serves on the expanded schema, ready, and
             # names the migrations it does not know.
+            at("asking an old replica's /ready about the new migrations")
             status, body = http("GET", replicas[1].url("/ready"))
             unknown = (body or {}).get("unknown_migrations", [])
             report_unknown = f"old replica /ready: {status}, unknown_migrations {unknown}"
             log(f"  {report_unknown}")
             if status != 200 or not unknown:
-                die(report_unknown)
+                die(f"{report_unknown} (200 and 901, 902 expected); its body: {body}",
+                    [replicas[1].log_path])
     report = load.finish()
     report["steps"] = steps
     report["old_release_during_the_roll"] = report_unknown
+    at("counting the backfilled articles")
     nulls = psql("SELECT count(*) FROM articles WHERE word_count IS NULL")
     total = psql("SELECT count(*) FROM articles")
     report["articles_backfilled"] = f"{int(total) - int(nulls)}/{total}"
     results["scenarios"]["roll"] = report
     log(f"  {report['requests']} requests, {report['failed']} failed; backfilled {report['articles_backfilled']}")
-    if report["failed"] or report["non_2xx"]:
-        die(f"the rolling upgrade failed {report['failed']} requests")
+    at("judging the load")
+    if report["failed"]:
+        die(f"the rolling upgrade failed {report['failed']} requests (0 allowed); {figures(report)}",
+            balanced_logs([*old_release, *replicas]))
     if nulls != "0":
-        die(f"{nulls} articles were not backfilled")
+        die(f"{nulls} of {total} articles were not backfilled", [r.log_path for r in replicas])
 
+    enter("contract")
     log("scenario contract: the contract migrations as a release step, under load")
     release3 = migrations_dir("release3-migrations", "topology_release2", "topology_release3")
     steps = []
     load = Load(f"{base}/api/articles")
     time.sleep(2)
     t = time.monotonic()
+    at("conduit migrate run")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONDUIT_")}
     env.update({"DATABASE_URL": DB_URL, "CONDUIT_LOG_FORMAT": "json"})
     with open(OUT / "contract.log", "w") as out:
         code = subprocess.run([str(BIN), "migrate", "run", "--migrations-dir", str(release3)],
                               env=env, stdout=out, stderr=subprocess.STDOUT, timeout=120).returncode
     if code != 0:
-        die(f"`conduit migrate run` of the contract failed: see {OUT / 'contract.log'}")
+        die(f"`conduit migrate run` of the contract exited with {code}", [OUT / "contract.log"])
     step(steps, "conduit migrate run (903 NOT VALID, 904 VALIDATE)", t, load)
     report = load.finish()
     report["steps"] = steps
+    at("reading the contract constraint")
     valid = psql("SELECT convalidated FROM pg_constraint WHERE conname = 'articles_word_count_present'")
     results["scenarios"]["contract"] = report
     log(f"  {report['requests']} requests, {report['failed']} failed; constraint validated: {valid}")
+    at("judging the load")
     if report["failed"]:
-        die(f"the contract migration failed {report['failed']} requests")
+        die(f"the contract migration failed {report['failed']} requests (0 allowed); {figures(report)}",
+            balanced_logs(replicas) + [OUT / "contract.log"])
     if valid != "t":
-        die("the contract constraint is not validated")
+        die(f"the contract constraint is not validated (convalidated {valid!r})", [OUT / "contract.log"])
 
 
 def pgbouncer_config(home):
@@ -493,7 +638,8 @@ def start_pgbouncer():
             return bouncer, home
         except OSError:
             if bouncer.poll() is not None or time.monotonic() > deadline:
-                die(f"PgBouncer did not start on port {BOUNCER_PORT}: see {home / 'pgbouncer.log'}")
+                die(f"PgBouncer did not start on port {BOUNCER_PORT} (exit {bouncer.poll()}); "
+                    f"the sockets on it:\n{sockets_on(BOUNCER_PORT)}", [home / "pgbouncer.log"])
             time.sleep(0.1)
 
 
@@ -509,6 +655,7 @@ def scenario_pgbouncer():
     concurrency; then 40 client connections from two replicas over 4 server
     connections, under a read load and a write load while the RealWorld
     Hurl suite runs through one of them. Zero failed requests."""
+    enter("pgbouncer", "starting PgBouncer")
     log("scenario pgbouncer: PgBouncer (transaction pooling, "
         f"{BOUNCER_SERVER_CONNECTIONS} server connections) against direct connections")
     bouncer, home = start_pgbouncer()
@@ -517,24 +664,25 @@ def scenario_pgbouncer():
     # fixes it: it leaves prepared statements named s0, s1, ... on
     # PgBouncer's server connections, which the replicas below must survive.
     polluter = Replica(BASE + 20, database_url=bouncer_url, name=f"session-mode-{BASE + 20}")
-    polluter.wait_ready()
+    # Alive is all it must be: in the wrong mode its own statements meet
+    # the wrong server sessions, /ready's too, and whether /ready ever
+    # answers 200 is chance (it stayed 503 for 90 s in one run of ten).
+    polluter.wait_ready(path="/health")
     # Concurrent, so that its statements spread over every server connection.
     burst = Load(polluter.url("/api/articles"), seconds=3, connections=8).finish()
-    polluter.signal(signal.SIGTERM)
-    polluter.wait_exit()
+    polluter.stop()
     log(f"  a session-mode replica through PgBouncer first: {burst['failed']} of "
         f"{burst['requests']} requests failed (why CONDUIT_DB_POOL_MODE=transaction exists)")
-    figures = {}
+    loads = {}
     for mode, url, pool_mode in (("direct", DB_URL, "session"),
                                  ("pgbouncer", bouncer_url, "transaction")):
         replica = Replica(BASE + 20, database_url=url, name=f"{mode}-{BASE + 20}",
                           pool_mode=pool_mode)
         replica.wait_ready()
         report = Load(replica.url("/api/articles"), seconds=max(SECONDS // 2, 5)).finish()
-        replica.signal(signal.SIGTERM)
-        replica.wait_exit()
+        replica.stop()
         report["pooler_errors"] = len(pooler_errors(replica))
-        figures[mode] = report
+        loads[mode] = report
         log(f"  GET /api/articles {mode}: {report['requests_per_s']} req/s, "
             f"{report['requests']} requests, {report['failed']} failed")
 
@@ -546,35 +694,52 @@ def scenario_pgbouncer():
     reads = Load(readers.url("/api/articles?limit=20"), connections=32)
     writes = Load(writers.url("/"), connections=16, script="wrk-post-delete.lua", token=SEED["token"])
     suite = Path(os.environ.get("CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance" / "realworld")) / "hurl"
-    hurl = subprocess.run(
-        ["hurl", "--test", "--jobs", "1", "--variable", f"host={readers.url('')}",
-         "--variable", f"uid=topology{os.getpid()}", *sorted(str(f) for f in suite.glob("*.hurl"))],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    at("the Hurl suite through PgBouncer")
+    try:
+        hurl = subprocess.run(
+            ["hurl", "--test", "--jobs", "1", "--variable", f"host={readers.url('')}",
+             "--variable", f"uid=topology{os.getpid()}", *sorted(str(f) for f in suite.glob("*.hurl"))],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    except subprocess.TimeoutExpired as timeout:
+        (OUT / "pgbouncer-hurl.log").write_text(timeout.stdout or "")
+        die("the Hurl suite did not end within 300s",
+            [OUT / "pgbouncer-hurl.log", readers.log_path, home / "pgbouncer.log"])
     (OUT / "pgbouncer-hurl.log").write_text(hurl.stdout)
-    figures["pgbouncer reads, 32 connections"] = reads.finish()
-    figures["pgbouncer writes, 16 connections"] = writes.finish()
-    for replica in (readers, writers):
-        replica.signal(signal.SIGTERM)
-        replica.wait_exit()
+    loads["pgbouncer reads, 32 connections"] = reads.finish()
+    loads["pgbouncer writes, 16 connections"] = writes.finish()
+    readers.stop()
+    writers.stop()
+    at("stopping PgBouncer")
     bouncer.terminate()
-    bouncer.wait(10)
+    try:
+        bouncer.wait(10)
+    except subprocess.TimeoutExpired:
+        die("PgBouncer did not exit within 10s of SIGTERM", [home / "pgbouncer.log"])
     if home != OUT:
         shutil.copy(home / "pgbouncer.log", OUT / "pgbouncer.log")
         shutil.rmtree(home, ignore_errors=True)
-    results["scenarios"]["pgbouncer"] = figures
+    results["scenarios"]["pgbouncer"] = loads
     summary = [line for line in hurl.stdout.splitlines() if "Succeeded" in line or "Failed" in line]
     log(f"  Hurl suite through PgBouncer: exit {hurl.returncode}; {'; '.join(summary[-3:])}")
-    for name, report in figures.items():
+    for name, report in loads.items():
         if name not in ("direct", "pgbouncer"):
             log(f"  {name}: {report['requests_per_s']} req/s, {report['requests']} requests, "
                 f"{report['failed']} failed")
+    at("judging the loads and the suite")
+    bouncer_logs = [readers.log_path, writers.log_path, OUT / "pgbouncer.log"]
+    failed = {name: figures(r) for name, r in loads.items() if r["failed"]}
+    if failed:
+        die(f"through PgBouncer, loads failed requests (0 allowed): {failed}",
+            [OUT / f"{mode}-{BASE + 20}.log" for mode in ("direct", "pgbouncer")] + bouncer_logs)
     errors = pooler_errors(readers) + pooler_errors(writers)
-    failed = {name: r["failed"] for name, r in figures.items() if r["failed"]}
-    if failed or errors or figures["pgbouncer"]["pooler_errors"]:
-        die(f"through PgBouncer: failed requests {failed}; "
-            f"{len(errors)} pooler errors logged, e.g. {errors[:1]}")
+    if errors or loads["pgbouncer"]["pooler_errors"]:
+        die(f"through PgBouncer: {len(errors) + loads['pgbouncer']['pooler_errors']} pooler errors "
+            f"logged (0 allowed), e.g. {errors[:1]}", [OUT / f"pgbouncer-{BASE + 20}.log"] + bouncer_logs)
     if hurl.returncode != 0:
-        die(f"the Hurl suite failed through PgBouncer: see {OUT / 'pgbouncer-hurl.log'}")
+        errors = [line for line in hurl.stdout.splitlines() if not line.startswith("Success ")]
+        die(f"the Hurl suite failed through PgBouncer (exit {hurl.returncode}): "
+            f"{'; '.join(summary[-3:])}; its first errors:\n" + "\n".join(errors[:40]),
+            [readers.log_path, OUT / "pgbouncer-hurl.log"])
 
 
 def write_results():
@@ -613,13 +778,17 @@ def stop_everything():
 
 def main():
     global DB_URL
+    at("installing the tools")
     ensure_tools()
     ensure_hurl()
+    check_ports()
     OUT.mkdir(parents=True, exist_ok=True)
     for stale in OUT.glob("*.log"):
         stale.unlink()
+    at("building the debug binary")
     log("building the debug binary")
     run(["cargo", "build", "--locked", "--bin", "conduit"])
+    at("starting PostgreSQL")
     dev_db("up")
     DB_URL = dev_db("url", capture=True)
     run([str(ROOT / "scripts" / "dev-db.sh"), "reset"], env={**PG_ENV, "DATABASE_URL": DB_URL})
@@ -627,6 +796,7 @@ def main():
     replicas = [Replica(port) for port in REPLICA_PORTS]
     for replica in replicas:
         replica.wait_ready()
+    at("starting HAProxy")
     balancer = subprocess.Popen(["haproxy", "-db", "-f", str(OUT / "haproxy.cfg")],
                                 stdout=open(OUT / "haproxy.log", "w"), stderr=subprocess.STDOUT)
     started.append(balancer)
@@ -634,27 +804,50 @@ def main():
     for i in range(len(REPLICA_PORTS)):
         wait_balancer(f"r{i + 1}", "UP")
     base = f"http://127.0.0.1:{LB_PORT}"
-    seed(base)
+    seed(base, replicas)
     results["load"] = (f"wrk -t2 -c{CONCURRENCY} GET /api/articles through HAProxy, "
                        f"{SECONDS}s per scenario ({SECONDS * 3}s for the roll); debug build")
     for scenario in (scenario_sigterm, scenario_sigkill, scenario_roll):
         check_deadline(scenario.__name__)
         scenario(replicas, base)
+    enter("between the scenarios", "stopping the three replicas")
     for replica in replicas:
         replica.signal(signal.SIGTERM)
     for replica in replicas:
-        replica.wait_exit()
+        code = replica.wait_exit()
+        if code != 0:
+            die(f"{replica.name} exited with {code} after SIGTERM (0 expected)", [replica.log_path])
     check_deadline("pgbouncer")
     scenario_pgbouncer()
 
 
+def report_uncaught(error):
+    """Anything but die(): still the scenario and step, then the trace."""
+    print(f"topology: FAILED in {where()}: uncaught {type(error).__name__}: {error}",
+          file=sys.stderr, flush=True)
+    traceback.print_exception(error, file=sys.stderr)
+    output = getattr(error, "stderr", None) or getattr(error, "output", None)
+    if output:
+        print(f"topology: its output:\n{output}", file=sys.stderr, flush=True)
+
+
 if __name__ == "__main__":
     DB_URL = None
+    code = 0
     try:
         main()
         log("passed")
-    finally:
+    except SystemExit as stop:
+        code = stop.code
+    except BaseException as error:  # noqa: BLE001 - reported, then the run fails
+        report_uncaught(error)
+        code = 1
+    # The results and the stop must not hide the verdict above.
+    for finish in (write_results, stop_everything):
         try:
-            write_results()
-        finally:
-            stop_everything()
+            finish()
+        except BaseException as error:  # noqa: BLE001
+            enter("after the scenarios", finish.__name__)
+            report_uncaught(error)
+            code = code or 1
+    sys.exit(code)
