@@ -83,7 +83,8 @@ pub async fn key_every_account(db: &Db) -> Result<KeyingReport, DbError> {
                 // Another server registered or renamed an account with one
                 // of these keys meanwhile: the next attempt sees it.
                 Err(DbError::Query(error))
-                    if attempt < ATTEMPTS && super::violated_unique_constraint(&error).is_some() => {}
+                    if attempt < ATTEMPTS
+                        && super::violated_unique_constraint(&error).is_some() => {}
                 outcome => break outcome?,
             }
         };
@@ -133,10 +134,7 @@ struct Written {
 
 /// Writes the keys of `rows` in one statement: each key unless another
 /// account holds it already (then NULL). Returns which keys each row got.
-async fn write_keys(
-    conn: &mut AsyncPgConnection,
-    rows: &[KeyRow],
-) -> QueryResult<Vec<Written>> {
+async fn write_keys(conn: &mut AsyncPgConnection, rows: &[KeyRow]) -> QueryResult<Vec<Written>> {
     let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
     let folded: Vec<Option<String>> = rows.iter().map(|row| row.1.clone()).collect();
     let skeletons: Vec<Option<String>> = rows.iter().map(|row| row.2.clone()).collect();

@@ -168,7 +168,13 @@ mod tests {
 
     #[test]
     fn tags_refuse_invisible_and_control_characters() {
-        for hostile in ["a\nb", "bell\u{7}", "\u{202E}txt", "zero\u{200B}width", "x\u{200D}y"] {
+        for hostile in [
+            "a\nb",
+            "bell\u{7}",
+            "\u{202E}txt",
+            "zero\u{200B}width",
+            "x\u{200D}y",
+        ] {
             assert_eq!(
                 TagList::parse(vec![hostile.into()]),
                 Err(Invalid(vec![format!("tags {INVISIBLE}")])),

@@ -75,7 +75,11 @@ mod tests {
         assert_eq!(folded("E\u{301}mile"), folded("émile"));
         assert_eq!(folded("ÖZIL@x.org"), "özil@x.org");
         assert_eq!(folded("Straße"), folded("STRASSE"));
-        assert_ne!(folded("dеmo"), folded("demo"), "Cyrillic е is its own letter");
+        assert_ne!(
+            folded("dеmo"),
+            folded("demo"),
+            "Cyrillic е is its own letter"
+        );
     }
 
     #[test]
@@ -98,8 +102,8 @@ mod tests {
     #[test]
     fn invisible_characters_are_named() {
         for c in [
-            '\u{3164}', '\u{FFA0}', '\u{115F}', '\u{200B}', '\u{200D}', '\u{202E}', '\u{7}',
-            '\n', '\u{2028}', '\u{AD}', '\u{FEFF}',
+            '\u{3164}', '\u{FFA0}', '\u{115F}', '\u{200B}', '\u{200D}', '\u{202E}', '\u{7}', '\n',
+            '\u{2028}', '\u{AD}', '\u{FEFF}',
         ] {
             assert!(is_invisible(c), "U+{:04X}", c as u32);
         }

@@ -240,7 +240,12 @@ mod tests {
 
     #[test]
     fn usernames_and_emails_refuse_invisible_characters() {
-        for hostile in ["\u{3164}", "\u{FFA0}\u{FFA0}", "demo\u{3164}", "de\u{200B}mo"] {
+        for hostile in [
+            "\u{3164}",
+            "\u{FFA0}\u{FFA0}",
+            "demo\u{3164}",
+            "de\u{200B}mo",
+        ] {
             assert_eq!(
                 Username::parse(Some(hostile.into())),
                 Err(INVISIBLE.into()),

@@ -133,9 +133,7 @@ async fn profiles_are_found_the_way_names_are_taken() {
     assert_eq!(follow.body["profile"]["following"], true);
     let seen = app.get("/api/profiles/demo", Some(&token)).await;
     assert_eq!(seen.body["profile"]["following"], true);
-    let unfollow = app
-        .delete("/api/profiles/Demo/follow", Some(&token))
-        .await;
+    let unfollow = app.delete("/api/profiles/Demo/follow", Some(&token)).await;
     assert_eq!(unfollow.status, 200, "{}", unfollow.body);
     assert_eq!(unfollow.body["profile"]["following"], false);
     assert_eq!(app.get("/api/profiles/nobody", None).await.status, 404);
@@ -250,7 +248,12 @@ async fn tags_are_stored_in_nfc_and_refuse_invisible_characters() {
     let listed = app.get("/api/articles?tag=cafe%CC%81", None).await;
     assert_eq!(listed.body["articlesCount"], 2, "{}", listed.body);
 
-    for hostile in ["new\nline", "bell\u{7}", "\u{202E}gnp.exe", "zero\u{200B}width"] {
+    for hostile in [
+        "new\nline",
+        "bell\u{7}",
+        "\u{202E}gnp.exe",
+        "zero\u{200B}width",
+    ] {
         let reply = app
             .post(
                 "/api/articles",
