@@ -17,7 +17,7 @@ use crate::domain::identity::IDENTITY_KEYS_VERSION;
 use crate::schema::users;
 
 /// An account's id and the keys to give it (`None`: an earlier account
-/// of the run has that one).
+/// of its batch has that one).
 type KeyRow = (i64, Option<String>, Option<String>, Option<String>);
 
 /// The migration that adds the keys' columns.
@@ -51,9 +51,6 @@ pub struct KeyingReport {
 pub async fn key_every_account(db: &Db) -> Result<KeyingReport, DbError> {
     let mut report = KeyingReport::default();
     let mut after = 0;
-    // Keys given in this run: two accounts of one batch cannot see each
-    // other's key in the database yet.
-    let mut given = Given::default();
     loop {
         let batch = db
             .run(async |conn| Ok::<_, DbError>(unkeyed_after(conn, after).await?))
@@ -61,6 +58,9 @@ pub async fn key_every_account(db: &Db) -> Result<KeyingReport, DbError> {
         let Some(&(last, _, _)) = batch.last() else {
             return Ok(report);
         };
+        // Two accounts of one batch cannot see each other's key in the
+        // database (earlier batches' keys are there, committed).
+        let mut given = Given::default();
         let rows: Vec<KeyRow> = batch
             .iter()
             .map(|(id, username, email)| {
@@ -94,12 +94,12 @@ pub async fn key_every_account(db: &Db) -> Result<KeyingReport, DbError> {
     }
 }
 
-/// Keys already given in this run, per kind of key.
+/// Keys already given in this batch, per kind of key.
 #[derive(Default)]
 struct Given([HashSet<String>; 3]);
 
 impl Given {
-    /// `key`, unless an earlier account of this run took it.
+    /// `key`, unless an earlier account of this batch took it.
     fn claim(&mut self, kind: usize, key: String) -> Option<String> {
         self.0[kind].insert(key.clone()).then_some(key)
     }
