@@ -185,17 +185,17 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryRes
 }
 
 /// The account with this email, whatever its case, as uniqueness decides
-/// it (its folded key). Also by `lower()`, for an account no server of
-/// these rules has keyed yet (written by an older one since this boot); an
-/// exact match first, for two accounts that older rules let differ only
-/// in case.
+/// it (its folded key, which the login throttle keys by too). An account
+/// without a key (written by an older server since this boot, or one of
+/// two that older rules let differ only in case) is found by `lower()`, as
+/// before; an exact match first.
 pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<User>> {
     let folded = identity::folded(email);
     users::table
         .filter(
-            users::email_folded
-                .eq(&folded)
-                .or(lower(users::email).eq(lower(email))),
+            users::email_folded.eq(&folded).or(users::email_folded
+                .is_null()
+                .and(lower(users::email).eq(lower(email)))),
         )
         .order((
             users::email.eq(email).desc(),
