@@ -112,7 +112,7 @@ async fn a_second_boot_applies_nothing_and_says_the_schema_is_up_to_date() {
         .filter_map(|e| e["message"].as_str().map(str::to_owned))
         .collect();
     assert!(
-        messages.iter().any(|m| m == "schema up to date at 010"),
+        messages.iter().any(|m| m == "schema up to date at 012"),
         "{messages:#?}"
     );
     assert!(
