@@ -36,6 +36,11 @@ declare -A file_rules=(
     # concurrent build left behind; failing on it instead tells the
     # operator to drop it (DROP INDEX CONCURRENTLY) and migrate again.
     [migrations/009_article_tags_tag_created_at_index/up.sql]=prefer-robust-stmts
+    # The indexes are on columns the same transaction adds, NULL in every
+    # row, so each build is one scan with nothing to sort; the ALTER holds
+    # the table's lock until commit anyway. Built concurrently, a later
+    # migration would run while servers write keys without their indexes.
+    [migrations/012_user_identity_keys/up.sql]=require-concurrent-index-creation
 )
 
 # A rule given with --exclude replaces the config's list instead of adding

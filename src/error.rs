@@ -12,6 +12,9 @@ use crate::auth::hashing::HashingUnavailable;
 use crate::auth::password::PasswordError;
 use crate::domain::FieldErrors;
 
+/// What a taken username or email is told, as a 409 or a 422.
+pub const TAKEN: &str = "has already been taken";
+
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -78,7 +81,7 @@ impl AppError {
             AppError::InvalidCredentials => FieldErrors::single("credentials", "invalid"),
             AppError::Forbidden(resource) => FieldErrors::single(*resource, "forbidden"),
             AppError::NotFound(resource) => FieldErrors::single(*resource, "not found"),
-            AppError::Conflict(field) => FieldErrors::single(*field, "has already been taken"),
+            AppError::Conflict(field) => FieldErrors::single(*field, TAKEN),
             AppError::Validation(errors) => errors.clone(),
             AppError::TooManyFailedLogins { .. } => {
                 FieldErrors::single("credentials", "too many failed attempts; retry later")

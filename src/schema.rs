@@ -102,6 +102,10 @@ diesel::table! {
         image -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        username_folded -> Nullable<Text>,
+        username_skeleton -> Nullable<Text>,
+        email_folded -> Nullable<Text>,
+        identity_keys_version -> Int8,
     }
 }
 

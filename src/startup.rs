@@ -71,6 +71,11 @@ impl Application {
         let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
         let schema_version = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
         metrics.set_schema_version(schema_version.as_deref());
+        // Before serving, so that every account's name is compared from
+        // the first request on; only where the keys' columns exist.
+        if schema_version.as_deref() >= Some(db::identity_keys::SINCE_MIGRATION) {
+            db::identity_keys::key_accounts_at_boot(&db).await;
+        }
 
         let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),

@@ -76,10 +76,9 @@ fn address_text(address: Option<IpAddr>) -> String {
 
 impl LoginKeys {
     /// The keys of a login from `address` for `folded_email`, the email as
-    /// the user lookup compares it (`db::users::fold_case`: PostgreSQL's
-    /// `lower()`, which maps some letters, such as `İ`, unlike Rust's):
-    /// every spelling that finds an account shares its budget, and an
-    /// unknown email is keyed the same way as a known one.
+    /// the user lookup compares it (`domain::identity::folded`, whatever
+    /// the database's locale): every spelling that finds an account shares
+    /// its budget, and an unknown email is keyed the same way as a known one.
     pub fn new(address: Option<IpAddr>, folded_email: &str) -> Self {
         let account = folded_email;
         let address = address_text(address);

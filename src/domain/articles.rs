@@ -1,7 +1,9 @@
 //! Articles and comments as clients write them.
 
-use super::text;
-use super::{field_errors, FieldErrors, Invalid, Patch};
+use unicode_normalization::UnicodeNormalization;
+
+use super::text::{self, INVISIBLE};
+use super::{field_errors, identity, FieldErrors, Invalid, Patch};
 
 pub const TITLE_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 1_000;
@@ -10,8 +12,16 @@ pub const COMMENT_BODY_MAX: usize = 10_000;
 pub const TAG_MAX: usize = 64;
 pub const TAGS_PER_ARTICLE_MAX: usize = 20;
 
-/// An article's tags: trimmed, none blank or too long, no duplicates,
-/// sorted, at most [`TAGS_PER_ARTICLE_MAX`].
+/// A tag as it is stored and looked up: NFC (`café` typed with a
+/// combining accent is the same tag), trimmed.
+pub fn normalized_tag(value: &str) -> String {
+    value.nfc().collect::<String>().trim().to_owned()
+}
+
+/// An article's tags: normalized ([`normalized_tag`]), none blank or too
+/// long, none with an invisible or control character (refused, not
+/// stripped: a stripped tag would not be the one the author typed), no
+/// duplicates, sorted, at most [`TAGS_PER_ARTICLE_MAX`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TagList(Vec<String>);
 
@@ -21,13 +31,13 @@ impl TagList {
         let mut problems = Vec::new();
         let mut tags: Vec<String> = Vec::with_capacity(values.len());
         for value in values {
-            let tag = value.trim().to_owned();
+            let tag = normalized_tag(&value);
             if tag.is_empty() {
                 problems.push("can't contain blank tags".to_owned());
             } else if tag.chars().count() > TAG_MAX {
                 problems.push(format!("tags are at most {TAG_MAX} characters"));
-            } else if tag.contains('\0') {
-                problems.push("can't contain NUL characters".to_owned());
+            } else if tag.chars().any(identity::is_invisible) {
+                problems.push(format!("tags {INVISIBLE}"));
             } else {
                 tags.push(tag);
             }
@@ -148,6 +158,30 @@ mod tests {
     fn tags_are_trimmed_deduplicated_and_sorted() {
         let tags = TagList::parse(vec![" rust ".into(), "actix".into(), "rust".into()]).unwrap();
         assert_eq!(tags.as_slice(), ["actix", "rust"]);
+    }
+
+    #[test]
+    fn tags_are_stored_in_nfc() {
+        let tags = TagList::parse(vec!["cafe\u{301}".into(), "caf\u{e9}".into()]).unwrap();
+        assert_eq!(tags.as_slice(), ["caf\u{e9}"]);
+    }
+
+    #[test]
+    fn tags_refuse_invisible_and_control_characters() {
+        for hostile in [
+            "a\nb",
+            "bell\u{7}",
+            "\u{202E}txt",
+            "zero\u{200B}width",
+            "x\u{200D}y",
+        ] {
+            assert_eq!(
+                TagList::parse(vec![hostile.into()]),
+                Err(Invalid(vec![format!("tags {INVISIBLE}")])),
+                "{hostile:?}"
+            );
+        }
+        assert!(TagList::parse(vec!["❤\u{FE0F}".into(), "machine learning".into()]).is_ok());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod articles;
 mod field_errors;
+pub mod identity;
 pub mod page;
 mod patch;
 mod slug;

@@ -5,6 +5,7 @@ use super::Invalid;
 
 pub const BLANK: &str = "can't be blank";
 pub const NULL: &str = "can't be null";
+pub const INVISIBLE: &str = "can't contain invisible or control characters";
 
 pub fn too_long(max: usize) -> String {
     format!("is too long (maximum is {max} characters)")

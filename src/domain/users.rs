@@ -4,8 +4,8 @@ use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::text::{self, BLANK};
-use super::{field_errors, Change, FieldErrors, Invalid, Patch};
+use super::text::{self, BLANK, INVISIBLE};
+use super::{field_errors, identity, Change, FieldErrors, Invalid, Patch};
 
 pub const USERNAME_MAX: usize = 64;
 pub const EMAIL_MAX: usize = 254;
@@ -20,14 +20,18 @@ fn nfc(value: Option<String>) -> Option<String> {
 
 /// A username: letters, digits, `_`, `-` and `.`, at least one letter or
 /// digit (so never `.` or `..`, which no profile URL could reach), at most
-/// [`USERNAME_MAX`], in NFC. Unique whatever its case (migration 005).
+/// [`USERNAME_MAX`], in NFC, nothing invisible ([`identity::is_invisible`]).
+/// Unique whatever its case and width, and unlike any other name in look
+/// ([`identity::folded`], [`identity::skeleton`]; migration 012).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
 impl Username {
     pub fn parse(value: Option<String>) -> Result<Self, Invalid> {
         let value = text::required(nfc(value), USERNAME_MAX)?;
-        if !value
+        if value.chars().any(identity::is_invisible) {
+            Err(INVISIBLE.into())
+        } else if !value
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
         {
@@ -44,7 +48,8 @@ impl Username {
     }
 }
 
-/// An email address: something@somewhere, no spaces.
+/// An email address: something@somewhere, no spaces, nothing invisible.
+/// Unique whatever its case ([`identity::folded`]; migration 012).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
@@ -56,7 +61,9 @@ impl Email {
                 !local.is_empty()
                     && !domain.is_empty()
                     && !domain.contains('@')
-                    && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+                    && !value
+                        .chars()
+                        .any(|c| c.is_whitespace() || identity::is_invisible(c))
             }
             None => false,
         };
@@ -229,6 +236,24 @@ mod tests {
             "NFC"
         );
         assert!(Username::parse(Some("x".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn usernames_and_emails_refuse_invisible_characters() {
+        for hostile in [
+            "\u{3164}",
+            "\u{FFA0}\u{FFA0}",
+            "demo\u{3164}",
+            "de\u{200B}mo",
+        ] {
+            assert_eq!(
+                Username::parse(Some(hostile.into())),
+                Err(INVISIBLE.into()),
+                "{hostile:?}"
+            );
+        }
+        assert!(Email::parse(Some("demo\u{200B}@x.org".into())).is_err());
+        assert!(Email::parse(Some("demo@x\u{202E}.org".into())).is_err());
     }
 
     #[test]

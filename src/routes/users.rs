@@ -16,8 +16,8 @@ use crate::config::AuthSettings;
 use crate::db::sessions;
 use crate::db::users::{self, User};
 use crate::domain::users::{Credentials, NewUser, UserChanges};
-use crate::domain::Patch;
-use crate::error::{AppError, AppResult, ErrorBody};
+use crate::domain::{identity, Patch};
+use crate::error::{AppError, AppResult, ErrorBody, TAKEN};
 use crate::extract::JsonBody;
 use crate::state::AppState;
 
@@ -113,6 +113,15 @@ fn conflict_or(error: diesel::result::Error) -> AppError {
     match users::taken_field(&error) {
         Some(field) => AppError::Conflict(field),
         None => error.into(),
+    }
+}
+
+/// A taken username or email in an update is a 422 with the body of
+/// [`conflict_or`]'s 409: the spec lists no 409 for PUT /user.
+fn invalid_if_taken(error: diesel::result::Error) -> AppError {
+    match conflict_or(error) {
+        AppError::Conflict(field) => AppError::validation(field, TAKEN),
+        other => other,
     }
 }
 
@@ -246,7 +255,7 @@ async fn login(
         .db
         .run(async |conn| {
             let user = users::find_by_email(conn, &email).await?;
-            let keys = LoginKeys::new(address, &users::fold_case(conn, &email).await?);
+            let keys = LoginKeys::new(address, &identity::folded(&email));
             // Counted as a failure from here until the password proves
             // right. A refusal is a value, not an Err, which would roll the
             // count back in transaction mode.
@@ -320,8 +329,7 @@ async fn current_user(auth: AuthUser) -> AppResult<HttpResponse> {
     responses(
         (status = 200, description = "Updated", body = UserResponse),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 409, description = "Username or email taken", body = ErrorBody),
-        (status = 422, description = "Invalid input", body = ErrorBody),
+        (status = 422, description = "Invalid input, or username or email taken", body = ErrorBody),
     )
 )]
 #[put("/user")]
@@ -362,7 +370,7 @@ async fn update_user(
                 .transaction(async |conn| {
                     let user = users::update(conn, auth.user.id, &changes)
                         .await
-                        .map_err(conflict_or)?;
+                        .map_err(invalid_if_taken)?;
                     if password_changed {
                         sessions::revoke_others(conn, user.id, auth.session_id).await?;
                     }

@@ -532,7 +532,7 @@ async fn names_are_unique_whatever_their_case_or_spelling_and_never_path_hostile
             json!({"user": {"username": "CASEY"}}),
         )
         .await;
-    assert_eq!(rename.status, 409, "{}", rename.body);
+    assert_eq!(rename.status, 422, "{}", rename.body);
 }
 
 /// Behind a trusted proxy every client has its own login budget (the

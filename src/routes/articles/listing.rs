@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::articles::{self, ArticleFilter};
+use crate::domain::articles::normalized_tag;
 use crate::domain::page::Page;
 use crate::error::{AppResult, ErrorBody};
 use crate::routes::views::{ArticleSummary, ArticlesResponse};
@@ -106,7 +107,8 @@ async fn list_articles(
 ) -> AppResult<HttpResponse> {
     let filters = filters.into_inner();
     let filter = ArticleFilter {
-        tag: filters.tag,
+        // As tags are stored, so that `café` finds `café` however typed.
+        tag: filters.tag.as_deref().map(normalized_tag),
         author: filters.author,
         favorited_by: filters.favorited,
         followed_by: None,
