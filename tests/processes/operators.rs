@@ -4,12 +4,21 @@
 
 use std::time::Duration;
 
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
 use crate::support::cluster::{free_port, TestCluster};
-use crate::support::database::TestDatabase;
-use crate::support::process::{run_conduit, ConduitProcess};
+use crate::support::database::{server_url, TestDatabase};
+use crate::support::process::{get_json, run_conduit, ConduitProcess};
 
 const BOOT: Duration = Duration::from_secs(90);
 const SECRET: &str = "Winter-s3cret";
+
+async fn execute(conn: &mut AsyncPgConnection, sql: &str) {
+    diesel::sql_query(sql)
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
 
 /// `postgres://conduit:2024/Winter-s3cret@host/db`: a URL reader takes
 /// `conduit:2024` for the host and port and the rest for the path, the
@@ -55,6 +64,42 @@ async fn an_encoded_password_connects_and_stays_out_of_every_retry_line() {
     let mut server = ConduitProcess::spawn(encoded.as_str(), &[], &[("RUST_LOG", "debug")]);
     server.wait_ready(BOOT).await.unwrap();
     assert!(!server.output().contains(SECRET), "{}", server.output());
+}
+
+/// `/ready` says "database unavailable" to whoever asks; the database's
+/// own words (which name the database) go to the log.
+#[tokio::test]
+async fn ready_keeps_the_database_error_for_the_log() {
+    let db = TestDatabase::create().await;
+    let mut server = ConduitProcess::spawn(&db.url(), &[], &[]);
+    let address = server.wait_ready(BOOT).await.unwrap();
+    let mut admin = crate::support::database::connect(&server_url()).await;
+    execute(
+        &mut admin,
+        &format!("DROP DATABASE \"{}\" WITH (FORCE)", db.name),
+    )
+    .await;
+
+    // The first probe may meet a connection the drop cut; a later one
+    // opens a new connection and hears "database ... does not exist".
+    for _ in 0..3 {
+        let (status, body) = get_json(&format!("http://{address}/ready")).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["reason"], "database unavailable", "{body}");
+        assert!(!body.to_string().contains(&db.name), "{body}");
+    }
+    let logged = server
+        .wait_for_event(
+            |e| {
+                e["message"] == "/ready: database unavailable"
+                    && e["error"]
+                        .as_str()
+                        .is_some_and(|error| error.contains("does not exist"))
+            },
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(logged.is_some(), "{}", server.output());
 }
 
 /// A Unix socket directory in the query, as libpq and tokio-postgres
