@@ -102,6 +102,64 @@ async fn ready_keeps_the_database_error_for_the_log() {
     assert!(logged.is_some(), "{}", server.output());
 }
 
+/// Reverting 002 while another article carries its tags refuses with its
+/// own reason (the array of reasons was once read as an array literal).
+#[tokio::test]
+async fn reverting_the_seed_under_shared_tags_says_why_it_refuses() {
+    let db = TestDatabase::create().await;
+    let dir = tempdir_with_migrations(&["001_initial_schema", "002_seed_demo_user"]);
+    let set = format!("--migrations-dir={}", dir.display());
+    let (status, output) = run_conduit(Some(&db.url()), &["migrate", "run", &set], &[]).await;
+    assert!(status.success(), "{output}");
+    let mut conn = db.connect().await;
+    execute(
+        &mut conn,
+        "INSERT INTO users (username, email, password_hash) \
+         VALUES ('other', 'other@example.org', '$argon2id$other')",
+    )
+    .await;
+    execute(
+        &mut conn,
+        "INSERT INTO articles (author_id, slug, title, description, body) \
+         SELECT id, 'others', 'Others', 'd', 'b' FROM users WHERE username = 'other'",
+    )
+    .await;
+    execute(
+        &mut conn,
+        "INSERT INTO article_tags (article_id, tag_id) \
+         SELECT a.id, t.id FROM articles a, tags t WHERE a.slug = 'others' AND t.name = 'conduit'",
+    )
+    .await;
+
+    let (status, output) = run_conduit(Some(&db.url()), &["migrate", "revert", &set], &[]).await;
+
+    assert!(!status.success(), "{output}");
+    assert!(
+        output.contains(
+            "cannot revert 002_seed_demo_user: other articles carry the tags welcome or conduit"
+        ),
+        "{output}"
+    );
+    assert!(!output.contains("malformed array literal"), "{output}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempdir_with_migrations(names: &[&str]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("conduit-migrations-{}", uuid::Uuid::new_v4()));
+    for name in names {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(name);
+        let to = dir.join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for file in std::fs::read_dir(&from).unwrap() {
+            let file = file.unwrap();
+            std::fs::copy(file.path(), to.join(file.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
 /// A Unix socket directory in the query, as libpq and tokio-postgres
 /// take it.
 #[tokio::test]
