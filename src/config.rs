@@ -12,6 +12,7 @@ use crate::auth::throttle::ThrottleSettings;
 use crate::client_address::TrustedProxies;
 use crate::db::migrations::{LockLimits, MigrationSet};
 use crate::db::tls::{PgTls, TlsConfigError};
+use crate::db::url::{PgUrl, UrlError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Environment {
@@ -259,10 +260,8 @@ pub struct TopologyArgs {
 pub enum ConfigError {
     #[error("DATABASE_URL is not set: export it, put it in .env (see .env.example), or pass --database-url")]
     MissingDatabaseUrl,
-    #[error("DATABASE_URL is not a postgres:// URL")]
-    UnparsableDatabaseUrl(#[from] url::ParseError),
-    #[error("DATABASE_URL is not a postgres:// URL: {0}")]
-    InvalidDatabaseUrl(String),
+    #[error("DATABASE_URL {0}")]
+    DatabaseUrl(#[from] UrlError),
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
     #[error("CONDUIT_MIGRATION_DATABASE_URL")]
@@ -304,7 +303,7 @@ pub struct AuthSettings {
 /// `sslrootcert`, which became `tls`.
 #[derive(Clone)]
 pub struct Endpoint {
-    url: Url,
+    url: PgUrl,
     pub tls: PgTls,
 }
 
@@ -577,14 +576,8 @@ fn check_origin(origin: &str) -> Result<(), String> {
 
 impl Endpoint {
     fn parse(raw: &str) -> Result<Self, ConfigError> {
-        let mut url = Url::parse(raw.trim())?;
-        if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none() {
-            return Err(ConfigError::InvalidDatabaseUrl(format!(
-                "expected postgres://user:password@host:port/database, got scheme {:?}",
-                url.scheme()
-            )));
-        }
-        let tls = PgTls::take_from_url(&mut url)?;
+        let (url, tls) = PgUrl::parse(raw)?;
+        let tls = PgTls::from_parameters(&tls)?;
         Ok(Self { url, tls })
     }
 
@@ -592,22 +585,13 @@ impl Endpoint {
     /// `pg_stat_activity` (and a replica waiting on the migration lock) can
     /// tell who holds a connection.
     pub fn connection_url(&self, application_name: &str) -> String {
-        let mut url = self.url.clone();
-        if !url.query_pairs().any(|(key, _)| key == "application_name") {
-            url.query_pairs_mut()
-                .append_pair("application_name", application_name);
-        }
-        url.to_string()
+        self.url.with_application_name(application_name)
     }
 
-    /// host:port/database, for messages: never the password.
+    /// Hosts, ports and database, for messages: never the user or the
+    /// password.
     pub fn display_target(&self) -> String {
-        format!(
-            "{}:{}{}",
-            self.url.host_str().unwrap_or("?"),
-            self.url.port().unwrap_or(5432),
-            self.url.path()
-        )
+        self.url.target()
     }
 }
 

@@ -124,11 +124,12 @@ impl Application {
         // demo-account check, then the purge of dead rows.
         let demo_check = (settings.environment == Environment::Production)
             .then_some(settings.auth.demo_login_allowed);
+        let purge_pause = db::purge::pause_between_rounds(settings.auth.throttle.window);
         let purge = tokio::spawn(async move {
             if let Some(login_allowed) = demo_check {
                 auth::demo::warn_if_present(&db, login_allowed).await;
             }
-            db::purge::purge_periodically(db).await;
+            db::purge::purge_periodically(db, purge_pause).await;
         });
         Ok(Self {
             server,

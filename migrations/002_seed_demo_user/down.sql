@@ -15,11 +15,11 @@ BEGIN
 
     IF EXISTS (SELECT 1 FROM users
                WHERE username = 'demo' AND id IS DISTINCT FROM demo_id) THEN
-        problems := problems || 'another account has the username demo';
+        problems := array_append(problems, 'another account has the username demo'::text);
     END IF;
     IF EXISTS (SELECT 1 FROM articles
                WHERE slug = 'welcome-to-conduit' AND author_id IS DISTINCT FROM demo_id) THEN
-        problems := problems || 'another account''s article has the slug welcome-to-conduit';
+        problems := array_append(problems, 'another account''s article has the slug welcome-to-conduit'::text);
     END IF;
     IF EXISTS (SELECT 1 FROM article_tags
                JOIN tags ON tags.id = article_tags.tag_id
@@ -27,7 +27,7 @@ BEGIN
                WHERE tags.name IN ('welcome', 'conduit')
                  AND (articles.slug <> 'welcome-to-conduit'
                       OR articles.author_id IS DISTINCT FROM demo_id)) THEN
-        problems := problems || 'other articles carry the tags welcome or conduit';
+        problems := array_append(problems, 'other articles carry the tags welcome or conduit'::text);
     END IF;
     IF demo_id IS NOT NULL AND (
            EXISTS (SELECT 1 FROM articles
@@ -42,7 +42,7 @@ BEGIN
                       OR (a.author_id = demo_id AND a.slug = 'welcome-to-conduit'))
         OR EXISTS (SELECT 1 FROM follows
                    WHERE follower_id = demo_id OR followed_id = demo_id)) THEN
-        problems := problems || 'the demo account or its welcome article has content up.sql did not create (articles, comments, favorites or follows)';
+        problems := array_append(problems, 'the demo account or its welcome article has content up.sql did not create (articles, comments, favorites or follows)'::text);
     END IF;
     IF cardinality(problems) > 0 THEN
         RAISE EXCEPTION 'cannot revert 002_seed_demo_user: %', array_to_string(problems, '; ')

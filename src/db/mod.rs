@@ -10,6 +10,7 @@ pub mod purge;
 pub mod sessions;
 pub mod throttle;
 pub mod tls;
+pub mod url;
 pub mod users;
 
 use std::sync::OnceLock;

@@ -1,5 +1,5 @@
 //! TLS to PostgreSQL on rustls, with libpq's meaning of `sslmode` and
-//! `sslrootcert` (read from DATABASE_URL, then removed from it: tokio-postgres
+//! `sslrootcert` (taken out of DATABASE_URL by `db::url`: tokio-postgres
 //! knows only disable/prefer/require and rejects `sslrootcert`).
 //!
 //! | sslmode     | encrypted           | certificate checked         |
@@ -33,7 +33,8 @@ use rustls::{
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
-use url::Url;
+
+use super::url::TlsParameters;
 
 /// libpq's `sslmode` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,30 +117,20 @@ impl std::fmt::Debug for PgTls {
 }
 
 impl PgTls {
-    /// Reads `sslmode` and `sslrootcert` from `url` and removes them, so
-    /// that the rest can go to tokio-postgres as it is.
-    pub fn take_from_url(url: &mut Url) -> Result<Self, TlsConfigError> {
-        let mut mode = None;
-        let mut root = None;
-        let mut rest = Vec::new();
-        for (key, value) in url.query_pairs() {
-            match key.as_ref() {
-                "sslmode" => mode = Some(SslMode::parse(&value)?),
-                "sslrootcert" => root = Some(value.into_owned()),
-                _ => rest.push((key.into_owned(), value.into_owned())),
-            }
-        }
-        if url.query().is_some() {
-            url.set_query(None);
-            if !rest.is_empty() {
-                url.query_pairs_mut().extend_pairs(rest);
-            }
-        }
-        let mut mode = mode.unwrap_or(SslMode::Prefer);
-        if mode == SslMode::Require && root.is_some() {
-            mode = SslMode::VerifyCa;
-        }
-        Self::new(mode, root.as_deref())
+    /// The TLS settings a URL's `sslmode` and `sslrootcert` ask for
+    /// (`db::url` took them out of it).
+    pub fn from_parameters(parameters: &TlsParameters) -> Result<Self, TlsConfigError> {
+        let mode = match parameters.sslmode.as_deref() {
+            Some(mode) => SslMode::parse(mode)?,
+            None => SslMode::Prefer,
+        };
+        let root = parameters.sslrootcert.as_deref();
+        let mode = if mode == SslMode::Require && root.is_some() {
+            SslMode::VerifyCa
+        } else {
+            mode
+        };
+        Self::new(mode, root)
     }
 
     fn new(mode: SslMode, root: Option<&str>) -> Result<Self, TlsConfigError> {
@@ -418,20 +409,24 @@ pub fn certificate_rejection(error: &tokio_postgres::Error) -> Option<rustls::Er
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::url::PgUrl;
 
-    fn take(url: &str) -> (Result<PgTls, TlsConfigError>, Url) {
-        let mut url = Url::parse(url).expect("a URL");
-        (PgTls::take_from_url(&mut url), url)
+    fn take(url: &str) -> (Result<PgTls, TlsConfigError>, String) {
+        let (url, parameters) = PgUrl::parse(url).expect("a URL");
+        (
+            PgTls::from_parameters(&parameters),
+            url.with_application_name("x"),
+        )
     }
 
     #[test]
     fn prefer_is_the_default_and_other_parameters_stay() {
         let (tls, url) = take("postgres://u:p@h/db?application_name=x&sslmode=require");
         assert_eq!(tls.expect("valid").mode(), SslMode::Require);
-        assert_eq!(url.as_str(), "postgres://u:p@h/db?application_name=x");
+        assert_eq!(url, "postgres://u:p@h/db?application_name=x");
         let (tls, url) = take("postgres://u@h/db");
         assert_eq!(tls.expect("valid").mode(), SslMode::Prefer);
-        assert_eq!(url.query(), None);
+        assert_eq!(url, "postgres://u@h/db?application_name=x");
     }
 
     #[test]

@@ -75,7 +75,12 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         .await;
     let schema = match schema {
         Ok(schema) => schema,
-        Err(error) => return unavailable(format!("database unavailable: {error}")),
+        // The database's own words name users, databases and hosts: for
+        // the log, not for whoever can reach /ready.
+        Err(error) => {
+            tracing::warn!(%error, "/ready: database unavailable");
+            return unavailable("database unavailable".into());
+        }
     };
     state.metrics.set_schema_version(schema.version());
     let (status, label, reason) = if schema.pending.is_empty() {

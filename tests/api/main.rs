@@ -16,6 +16,7 @@ mod articles;
 mod comments;
 mod hostile;
 mod hostile_identity;
+mod hostile_operators;
 mod input;
 mod openapi;
 mod pool_mode;

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use conduit::db::tls::PgTls;
+use conduit::db::url::PgUrl;
 use diesel_async::AsyncPgConnection;
-use url::Url;
 
 use crate::support::cluster::TestCluster;
 use crate::support::database::select_texts;
@@ -138,11 +138,11 @@ fn tls_cluster() -> TestCluster {
 
 /// `url` with its TLS parameters, connected the way the binary connects.
 async fn connect_tls(url: &str) -> AsyncPgConnection {
-    let mut url = Url::parse(url).expect("a URL");
-    let tls = PgTls::take_from_url(&mut url).expect("valid TLS parameters");
-    conduit::db::connect(url.as_str(), &tls)
+    let (url, parameters) = PgUrl::parse(url).expect("a URL");
+    let tls = PgTls::from_parameters(&parameters).expect("valid TLS parameters");
+    conduit::db::connect(&url.with_application_name("conduit-test"), &tls)
         .await
-        .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", url.target()))
 }
 
 /// The last line a failed command printed for a person (not a JSON log line).
