@@ -6,6 +6,8 @@ mod database;
 mod helpers;
 #[path = "../support/http.rs"]
 mod http;
+#[path = "../support/raw_http.rs"]
+mod raw_http;
 // The API tests use its count check; the concurrent writers are for
 // tests/processes.
 #[allow(dead_code)]
@@ -15,6 +17,7 @@ mod tag_links;
 mod articles;
 mod comments;
 mod hostile;
+mod hostile_protocol;
 mod input;
 mod openapi;
 mod pool_mode;
