@@ -24,7 +24,12 @@ use crate::client_address::TrustedProxies;
 /// files the process opens. The pool's connections and a few per worker
 /// come on top.
 const RESERVED_DESCRIPTORS: u64 = 32;
-const RESERVED_PER_WORKER: u64 = 4;
+const RESERVED_PER_WORKER: u64 = 4 + REFUSALS_IN_FLIGHT_PER_WORKER as u64;
+/// Connections a worker may hold beyond its share of the limit: the ones
+/// accepted during a flood that it has yet to refuse. Past that, accepting
+/// pauses (the backlog holds the rest) rather than the process running out
+/// of descriptors.
+const REFUSALS_IN_FLIGHT_PER_WORKER: usize = 8;
 /// Below this the server could not do its work; the limit is not lowered further.
 const FEWEST_CONNECTIONS: u64 = 8;
 
@@ -108,6 +113,12 @@ impl ConnectionGate {
 
     pub fn max_total(&self) -> usize {
         self.inner.max_total
+    }
+
+    /// How many connections one of `workers` may hold at once, the ones
+    /// it is about to refuse included.
+    pub fn per_worker(&self, workers: usize) -> usize {
+        self.inner.max_total.div_ceil(workers.max(1)) + REFUSALS_IN_FLIGHT_PER_WORKER
     }
 
     /// Admits a connection from `peer`, or says why not.

@@ -31,6 +31,7 @@ const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// What the server needs besides the app.
 pub struct ServerOptions {
     pub gate: ConnectionGate,
+    pub workers: usize,
     pub shutdown_timeout_secs: u64,
 }
 
@@ -53,6 +54,8 @@ where
 {
     let address = listener.local_addr()?;
     let builder = actix_server::ServerBuilder::default()
+        .workers(options.workers)
+        .max_concurrent_connections(options.gate.per_worker(options.workers))
         .shutdown_timeout(options.shutdown_timeout_secs)
         // The signals are ours (shutdown.rs): /ready turns 503 before
         // the listener closes.

@@ -46,8 +46,7 @@ pub enum StartupError {
 
 /// Who may hold a connection: CONDUIT_MAX_CONNECTIONS, or what the
 /// descriptor limit leaves; CONDUIT_MAX_CONNECTIONS_PER_ADDRESS.
-fn connection_gate(settings: &Settings) -> ConnectionGate {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+fn connection_gate(settings: &Settings, workers: usize) -> ConnectionGate {
     let max_total = settings.connections.max_total.map_or_else(
         || connections::default_max_connections(settings.database.pool_size, workers),
         |max| max as usize,
@@ -116,10 +115,13 @@ impl Application {
         let methods = web::Data::new(methods);
         let cors_origins = settings.cors_origins.clone();
         let body_deadline = extract::BodyDeadline(settings.connections.body_timeout);
-        let gate = connection_gate(&settings);
+        // One worker per core, as actix's default.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let gate = connection_gate(&settings, workers);
         let max_connections = gate.max_total();
         let options = ServerOptions {
             gate,
+            workers,
             shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
         };
         let server = server::serve(listener, options, move || {

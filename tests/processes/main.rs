@@ -8,6 +8,7 @@ mod boot;
 mod faults;
 mod hardening;
 mod migrations;
+mod protocol;
 mod secrets;
 mod tls;
 mod topology;
