@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 use crate::raw_http::{
     connect_from, half_sent_body, header, post_json, read_response, read_until_closed, send,
     socket_address,
@@ -281,7 +281,8 @@ async fn a_body_sent_too_slowly_is_answered_408_and_its_connection_closed() {
 
 #[tokio::test]
 async fn an_address_holding_its_share_of_connections_is_refused_while_others_are_served() {
-    let app = spawn_app().await;
+    // The held bodies outlast the test, however slow the host.
+    let app = spawn_app_with(&["--body-timeout", "5m"]).await;
     let server = socket_address(&app.address);
     let crowded: IpAddr = "127.0.0.1".parse().unwrap();
     // The default share is 64: each held by a body still on its way.
@@ -297,7 +298,12 @@ async fn an_address_holding_its_share_of_connections_is_refused_while_others_are
     // The connections above may still be on their way to being admitted.
     let deadline = Instant::now() + Duration::from_secs(30);
     let refused = loop {
+        // A request at once: if admitted after all, it is answered at
+        // once too, and the next try follows.
         let mut extra = connect_from(crowded, server).await;
+        let _ = extra
+            .write_all(b"GET /health HTTP/1.1\r\nHost: conduit.test\r\nConnection: close\r\n\r\n")
+            .await;
         let (text, closed) = read_until_closed(&mut extra, ANSWER).await;
         if text.starts_with("HTTP/1.1 429") || Instant::now() > deadline {
             break (text, closed);
