@@ -232,7 +232,7 @@ pub struct SettingsArgs {
     #[arg(
         long,
         env = "CONDUIT_MAX_CONNECTIONS_PER_ADDRESS",
-        default_value_t = 64,
+        default_value_t = 256,
         global = true
     )]
     pub max_connections_per_address: u32,

@@ -282,10 +282,16 @@ async fn a_body_sent_too_slowly_is_answered_408_and_its_connection_closed() {
 #[tokio::test]
 async fn an_address_holding_its_share_of_connections_is_refused_while_others_are_served() {
     // The held bodies outlast the test, however slow the host.
-    let app = spawn_app_with(&["--body-timeout", "5m"]).await;
+    let app = spawn_app_with(&[
+        "--body-timeout",
+        "5m",
+        "--max-connections-per-address",
+        "64",
+    ])
+    .await;
     let server = socket_address(&app.address);
     let crowded: IpAddr = "127.0.0.1".parse().unwrap();
-    // The default share is 64: each held by a body still on its way.
+    // Its share, each held by a body still on its way.
     let mut held = Vec::new();
     for _ in 0..64 {
         let mut stream = connect_from(crowded, server).await;
