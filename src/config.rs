@@ -222,6 +222,28 @@ pub struct SettingsArgs {
     )]
     pub trusted_proxies: Vec<String>,
 
+    /// Longest a client may take to send a request's body, from the end
+    /// of its headers (then 408 and the connection is closed).
+    #[arg(long, env = "CONDUIT_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub body_timeout: Duration,
+
+    /// Open connections one client address may hold (an IPv6 client: one
+    /// /64); beyond it a new connection is answered 429 and closed. Trusted
+    /// proxies are not capped: they carry many clients. 0 turns it off.
+    #[arg(
+        long,
+        env = "CONDUIT_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256,
+        global = true
+    )]
+    pub max_connections_per_address: u32,
+
+    /// Open connections for the whole process; beyond it a new connection
+    /// is answered 503 and closed. Default: what the descriptor limit
+    /// (RLIMIT_NOFILE) leaves after the database pool and a reserve.
+    #[arg(long, env = "CONDUIT_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_connections: Option<u32>,
+
     #[command(flatten)]
     pub topology: TopologyArgs,
 
@@ -288,6 +310,17 @@ pub struct Settings {
     // Hardening.
     pub hash_queue_limit: Option<u32>,
     pub trusted_proxies: TrustedProxies,
+    pub connections: ConnectionSettings,
+}
+
+/// Limits on what a connection may hold on to (src/connections.rs).
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    pub body_timeout: Duration,
+    /// 0: no cap per address.
+    pub max_per_address: u32,
+    /// None: derived from the descriptor limit at start.
+    pub max_total: Option<u32>,
 }
 
 /// What the authentication extractors and the user routes need.
@@ -414,6 +447,11 @@ impl SettingsArgs {
             hash_queue_limit: self.hash_queue_limit,
             trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)
                 .map_err(|problem| invalid("CONDUIT_TRUSTED_PROXIES", problem))?,
+            connections: ConnectionSettings {
+                body_timeout: self.body_timeout,
+                max_per_address: self.max_connections_per_address,
+                max_total: self.max_connections,
+            },
         })
     }
 }
@@ -543,6 +581,7 @@ impl SettingsArgs {
             Duration::ZERO,
             LONGEST,
         )?;
+        between("CONDUIT_BODY_TIMEOUT", self.body_timeout, ms, LONGEST)?;
         between(
             "CONDUIT_SHUTDOWN_TIMEOUT_SECS",
             self.shutdown_timeout_secs,

@@ -50,6 +50,13 @@ pub enum AppError {
     /// 413: the body is larger than the server accepts.
     #[error("body too large")]
     PayloadTooLarge,
+    /// 408: the body did not arrive within CONDUIT_BODY_TIMEOUT; the
+    /// connection is closed.
+    #[error("body not received in time")]
+    BodyTimeout,
+    /// 405 on a known path, with the methods it takes (`GET, HEAD`).
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
     /// 415: the body is not JSON.
     #[error("unsupported content type")]
     UnsupportedMediaType,
@@ -91,6 +98,10 @@ impl AppError {
                 "too many registrations from this address; retry later",
             ),
             AppError::PayloadTooLarge => FieldErrors::single("body", "is too large"),
+            AppError::BodyTimeout => FieldErrors::single("body", "was not received in time"),
+            AppError::MethodNotAllowed { allow } => {
+                FieldErrors::single("method", format!("is not allowed here; allowed: {allow}"))
+            }
             AppError::UnsupportedMediaType => {
                 FieldErrors::single("body", "must be JSON (Content-Type: application/json)")
             }
@@ -115,6 +126,8 @@ impl ResponseError for AppError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::DatabaseUnavailable(_) | AppError::HashingBusy => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -142,6 +155,14 @@ impl ResponseError for AppError {
         }
         if let AppError::HashingBusy = self {
             response.insert_header(("Retry-After", "1"));
+        }
+        if let AppError::MethodNotAllowed { allow } = self {
+            response.insert_header(("Allow", allow.as_str()));
+        }
+        if let AppError::BodyTimeout = self {
+            // The rest of the body may still come: the connection cannot
+            // carry another request.
+            response.force_close();
         }
         response.json(ErrorBody {
             errors: self.body(),

@@ -11,14 +11,17 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{from_fn, Condition};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 
 use crate::auth::throttle::Throttle;
 use crate::config::{Environment, Settings};
+use crate::connections::{self, ConnectionGate};
 use crate::db::migrations::{self, MigrationError};
 use crate::db::{self, DatabaseUnreachable, Db, Pool};
+use crate::methods::{self, KnownMethods};
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::server::{self, ServerOptions};
 use crate::state::AppState;
 use crate::{auth, extract, openapi, security, shutdown, telemetry};
 
@@ -41,6 +44,20 @@ pub enum StartupError {
     },
 }
 
+/// Who may hold a connection: CONDUIT_MAX_CONNECTIONS, or what the
+/// descriptor limit leaves; CONDUIT_MAX_CONNECTIONS_PER_ADDRESS.
+fn connection_gate(settings: &Settings, workers: usize) -> ConnectionGate {
+    let max_total = settings.connections.max_total.map_or_else(
+        || connections::default_max_connections(settings.database.pool_size, workers),
+        |max| max as usize,
+    );
+    ConnectionGate::new(
+        max_total,
+        settings.connections.max_per_address as usize,
+        settings.trusted_proxies.clone(),
+    )
+}
+
 /// A bound, not yet running server.
 pub struct Application {
     server: Server,
@@ -57,9 +74,14 @@ impl Application {
         if let Some(limit) = settings.hash_queue_limit {
             auth::hashing::set_queue_limit(limit as usize);
         }
-        // The OpenAPI document is built while the connection below waits
-        // for the database, off the boot's critical path.
-        let document = tokio::task::spawn_blocking(openapi::document_json);
+        // The OpenAPI document (and from it the methods of each path) is
+        // built while the connection below waits for the database, off the
+        // boot's critical path.
+        let document = tokio::task::spawn_blocking(|| {
+            let document = openapi::document();
+            let methods = KnownMethods::from_document(&document);
+            serde_json::to_vec(&document).map(|json| (web::Bytes::from(json), methods))
+        });
         let metrics = Metrics::new();
         let pool = db::build_pool(&settings.database, metrics.db_queries())?;
         let db = Db::new(pool.clone(), &settings.database);
@@ -94,17 +116,32 @@ impl Application {
             draining: draining.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
         });
-        let document = document.await??;
+        let (document, methods) = document.await??;
+        let methods = web::Data::new(methods);
         let cors_origins = settings.cors_origins.clone();
-        let server = HttpServer::new(move || {
+        let body_deadline = extract::BodyDeadline(settings.connections.body_timeout);
+        // One worker per core, as actix's default.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let gate = connection_gate(&settings, workers);
+        let max_connections = gate.max_total();
+        let options = ServerOptions {
+            gate,
+            workers,
+            shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
+        };
+        let server = server::serve(listener, options, move || {
             let app = App::new()
                 .app_data(state.clone())
+                .app_data(methods.clone())
+                .app_data(body_deadline)
                 .app_data(extract::path_config())
                 .app_data(extract::query_config())
                 .route("/api/docs", openapi::docs_redirect_route())
                 .service(openapi::docs(document.clone()));
             routes::register(app)
-                .default_service(web::to(routes::not_found))
+                .default_service(web::to(methods::unrouted))
+                // Innermost: a HEAD is routed as its GET, and logged as HEAD.
+                .wrap(from_fn(methods::head_as_get))
                 .wrap(Condition::new(
                     !cors_origins.is_empty(),
                     security::cors(&cors_origins),
@@ -112,14 +149,8 @@ impl Application {
                 .wrap(from_fn(security::security_headers))
                 .wrap(from_fn(telemetry::log_request))
         })
-        .listen(listener)
-        .map_err(bind_error)?
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
-        // The signals are ours (stop_on_signal): /ready turns 503
-        // before the listener closes.
-        .disable_signals()
-        .run();
-        tracing::info!(%address, "listening on http://{address}");
+        .map_err(bind_error)?;
+        tracing::info!(%address, max_connections, "listening on http://{address}");
         // What /ready does not need waits until the server is up: the
         // demo-account check, then the purge of dead rows.
         let demo_check = (settings.environment == Environment::Production)

@@ -13,6 +13,7 @@ use actix_web::{web, Error};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
+use crate::client_faults::DemoteClientFaults;
 use crate::config::LogFormat;
 use crate::state::AppState;
 
@@ -20,18 +21,23 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Installs the global subscriber. `RUST_LOG` filters; the default is info.
 pub fn init(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal());
+    let output = tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal());
+    let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+        LogFormat::Json => registry
+            .with(DemoteClientFaults(
+                output
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            ))
             .try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Pretty => registry.with(DemoteClientFaults(output)).try_init(),
     };
     // A second init (in tests) keeps the first subscriber.
     let _ = result;

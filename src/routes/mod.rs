@@ -10,10 +10,8 @@ mod users;
 pub mod views;
 
 use actix_web::dev::{HttpServiceFactory, ServiceFactory, ServiceRequest};
-use actix_web::{web, App, HttpResponse};
+use actix_web::{web, App};
 use utoipa_actix_web::{OpenApiFactory, UtoipaApp};
-
-use crate::error::AppError;
 
 /// What the route modules register their handlers on: the server's own
 /// actix configuration, or utoipa-actix-web's, which also collects each
@@ -70,9 +68,4 @@ fn configure_api(cfg: &mut impl Routes) {
     profiles::configure(cfg);
     articles::configure(cfg);
     tags::configure(cfg);
-}
-
-/// Anything no route matched: 404 in the API's error shape.
-pub async fn not_found() -> Result<HttpResponse, AppError> {
-    Err(AppError::NotFound("route"))
 }

@@ -6,6 +6,8 @@ mod database;
 mod helpers;
 #[path = "../support/http.rs"]
 mod http;
+#[path = "../support/raw_http.rs"]
+mod raw_http;
 // The API tests use its count check; the concurrent writers are for
 // tests/processes.
 #[allow(dead_code)]
@@ -17,6 +19,7 @@ mod comments;
 mod hostile;
 mod hostile_identity;
 mod hostile_operators;
+mod hostile_protocol;
 mod input;
 mod openapi;
 mod pool_mode;

@@ -9,6 +9,7 @@ mod faults;
 mod hardening;
 mod migrations;
 mod operators;
+mod protocol;
 mod secrets;
 mod tls;
 mod topology;

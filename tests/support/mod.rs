@@ -5,4 +5,7 @@ pub mod cluster;
 pub mod database;
 pub mod http;
 pub mod process;
+// The process tests use part of it; the API tests the rest.
+#[allow(dead_code)]
+pub mod raw_http;
 pub mod tag_links;

@@ -17,7 +17,10 @@ pub struct ConduitProcess {
 /// The environment every spawned process starts from: JSON logs on a free
 /// port, and nothing inherited that could change its behaviour.
 fn base_command(database_url: Option<&str>) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_conduit"));
+    with_base_environment(Command::new(env!("CARGO_BIN_EXE_conduit")), database_url)
+}
+
+fn with_base_environment(mut command: Command, database_url: Option<&str>) -> Command {
     for (key, _) in std::env::vars() {
         if key.starts_with("CONDUIT_") || key == "DATABASE_URL" || key == "RUST_LOG" {
             command.env_remove(key);
@@ -38,6 +41,25 @@ fn base_command(database_url: Option<&str>) -> Command {
 impl ConduitProcess {
     pub fn spawn(database_url: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
         Self::spawn_with(base_command(Some(database_url)), args, envs)
+    }
+
+    /// The binary with at most `limit` open descriptors (soft and hard),
+    /// through util-linux's `prlimit`, which execs it: the child is conduit.
+    pub fn spawn_with_descriptor_limit(
+        database_url: &str,
+        limit: u32,
+        envs: &[(&str, &str)],
+    ) -> Self {
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={limit}:{limit}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_conduit"));
+        Self::spawn_with(
+            with_base_environment(command, Some(database_url)),
+            &[],
+            envs,
+        )
     }
 
     pub fn spawn_without_database(args: &[&str], envs: &[(&str, &str)]) -> Self {

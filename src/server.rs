@@ -1,0 +1,148 @@
+//! The HTTP server: actix-server accepting, actix-http speaking HTTP/1.1,
+//! the app answering. Assembled here rather than by actix-web's
+//! `HttpServer` for two things it cannot do: refuse a connection before
+//! it holds a descriptor for long (the gate, src/connections.rs), and
+//! answer `Expect: 100-continue` with the final status when the body
+//! would be refused anyway, instead of asking the client to send it.
+
+use std::fmt;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_http::body::{BoxBody, MessageBody};
+use actix_http::{HttpMessage as _, HttpService, KeepAlive, Request, Response};
+use actix_server::Server;
+use actix_service::{
+    apply_fn_factory, fn_service, map_config, IntoServiceFactory, Service, ServiceFactory,
+    ServiceFactoryExt as _,
+};
+use actix_web::dev::AppConfig;
+use actix_web::ResponseError;
+use futures_core::future::LocalBoxFuture;
+
+use crate::connections::ConnectionGate;
+use crate::extract;
+
+/// Headers must arrive within this, as actix-web's default.
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a closing connection may take to flush and shut down.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the server needs besides the app.
+pub struct ServerOptions {
+    pub gate: ConnectionGate,
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+/// Serves `app` (built once per worker) on `listener`.
+pub fn serve<F, I, S, B>(
+    listener: TcpListener,
+    options: ServerOptions,
+    app: F,
+) -> std::io::Result<Server>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    let address = listener.local_addr()?;
+    let builder = actix_server::ServerBuilder::default()
+        .workers(options.workers)
+        .max_concurrent_connections(options.gate.per_worker(options.workers))
+        .shutdown_timeout(options.shutdown_timeout_secs)
+        // The signals are ours (shutdown.rs): /ready turns 503 before
+        // the listener closes.
+        .disable_signals();
+    let graceful = builder.graceful_shutdown_signal();
+    let gate = options.gate;
+    let builder = builder.listen("conduit", listener, move || {
+        let graceful = graceful.clone();
+        let app = app()
+            .into_factory()
+            .map_err(|error| error.into().error_response());
+        let http = HttpService::build()
+            .graceful_shutdown_signal(move || {
+                let signal = graceful.clone();
+                async move { signal.notified().await }
+            })
+            .keep_alive(KeepAlive::default())
+            .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+            .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+            .local_addr(address)
+            .expect(fn_service(answer_expectation))
+            .finish(map_config(app, move |_| {
+                AppConfig::__priv_test_new(false, address.to_string(), address)
+            }))
+            .tcp();
+        let gate = gate.clone();
+        apply_fn_factory(
+            http,
+            move |stream: actix_web::rt::net::TcpStream, service| {
+                let peer = stream.peer_addr().ok().map(|peer| peer.ip());
+                let served: LocalBoxFuture<'static, _> = match gate.admit(peer) {
+                    Ok(admitted) => {
+                        let connection = service.call(stream);
+                        Box::pin(async move {
+                            let outcome = connection.await;
+                            drop(admitted);
+                            outcome
+                        })
+                    }
+                    Err(refusal) => {
+                        refuse(stream, refusal.response());
+                        Box::pin(async { Ok(()) })
+                    }
+                };
+                served
+            },
+        )
+    })?;
+    Ok(builder.run())
+}
+
+/// Writes `answer` if the socket takes it at once, then closes. Never
+/// waits: a client that does not read gets nothing but the close. What
+/// the client already sent is read first, so that the close is not a
+/// reset that could destroy the answer on its way. Done on the plain
+/// socket (non-blocking already): the runtime's readiness for a socket it
+/// has just been given says "not yet".
+fn refuse(stream: actix_web::rt::net::TcpStream, answer: &[u8]) {
+    use std::io::{Read, Write};
+
+    let Ok(mut stream) = stream.into_std() else {
+        return;
+    };
+    let mut discard = [0u8; 4096];
+    while matches!(stream.read(&mut discard), Ok(n) if n > 0) {}
+    let _ = stream.write(answer);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+/// `Expect: 100-continue`: a body that would be refused is refused now,
+/// with the answer the request would get after sending it.
+async fn answer_expectation(request: Request) -> Result<Request, Response<BoxBody>> {
+    match extract::refusal_before_body(request.headers()) {
+        None => Ok(request),
+        Some(error) => {
+            // The app's request log never sees this request.
+            tracing::info!(
+                method = %crate::telemetry::method_label(request.method()),
+                status = error.status_code().as_u16(),
+                "refused before 100 Continue"
+            );
+            let mut response = error.error_response();
+            // The body will not be read: the connection cannot be reused.
+            response
+                .head_mut()
+                .set_connection_type(actix_http::ConnectionType::Close);
+            Err(response.into())
+        }
+    }
+}
