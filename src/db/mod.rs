@@ -2,6 +2,7 @@
 
 pub mod articles;
 pub mod comments;
+pub mod demo_account;
 pub mod migrations;
 pub mod pool;
 pub mod profiles;

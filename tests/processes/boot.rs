@@ -87,7 +87,7 @@ async fn without_migrate_on_start_the_server_starts_and_ready_names_pending_migr
     assert_eq!(status, 503);
     assert_eq!(
         body["pending_migrations"],
-        json!(["001", "002", "003", "004", "005", "006", "007", "008", "009", "010"])
+        json!(["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011"])
     );
     assert!(
         body["reason"]
@@ -109,7 +109,7 @@ async fn without_migrate_on_start_the_server_starts_and_ready_names_pending_migr
 
     let (status, body) = get_json(&ready).await;
     assert_eq!(status, 200);
-    assert_eq!(body["schema_version"], "010");
+    assert_eq!(body["schema_version"], "011");
     let (check, listing) =
         run_conduit(Some(&db.url()), &["migrate", "status", "--check"], &[]).await;
     assert!(check.success(), "{listing}");
@@ -127,6 +127,7 @@ async fn migrate_revert_and_redo_move_the_newest_migration() {
         "SELECT count(*)::text AS value FROM pg_tables WHERE tablename = 'article_count_shards'";
 
     for newer in [
+        "011_seeded_demo_account",
         "010_tag_link_counts",
         "009_article_tags_tag_created_at_index",
         "008_backfill_article_tags_created_at",

@@ -38,7 +38,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"status": "ready", "schema_version": "010", "pending_migrations": []})
+        json!({"status": "ready", "schema_version": "011", "pending_migrations": []})
     );
     let mut conn = db.connect().await;
     let tables = select_texts(
@@ -67,7 +67,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
     );
     assert_eq!(
         applied_versions(&db).await,
-        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010"]
+        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011"]
     );
     let hashes = select_texts(
         &mut conn,
@@ -112,7 +112,7 @@ async fn a_second_boot_applies_nothing_and_says_the_schema_is_up_to_date() {
         .filter_map(|e| e["message"].as_str().map(str::to_owned))
         .collect();
     assert!(
-        messages.iter().any(|m| m == "schema up to date at 010"),
+        messages.iter().any(|m| m == "schema up to date at 011"),
         "{messages:#?}"
     );
     assert!(
@@ -121,7 +121,7 @@ async fn a_second_boot_applies_nothing_and_says_the_schema_is_up_to_date() {
     );
     assert_eq!(
         applied_versions(&db).await,
-        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010"]
+        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011"]
     );
 }
 
@@ -172,7 +172,7 @@ async fn eight_servers_booting_at_once_apply_each_migration_exactly_once() {
         &db,
         &servers,
         &[
-            "001", "002", "003", "004", "005", "006", "007", "008", "009", "010",
+            "001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011",
         ],
     )
     .await;
@@ -472,7 +472,7 @@ async fn reverting_the_seed_takes_exactly_its_rows_or_refuses() {
     assert_eq!(select_texts(&mut conn, everything).await, before);
     assert_eq!(
         applied_versions(&db).await,
-        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010"]
+        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011"]
     );
 
     // Without the shared tag, the revert takes the seed alone and 002
