@@ -15,6 +15,7 @@ mod tag_links;
 mod articles;
 mod comments;
 mod hostile;
+mod hostile_sessions;
 mod input;
 mod openapi;
 mod pool_mode;
