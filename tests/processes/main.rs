@@ -7,6 +7,7 @@ mod support;
 mod boot;
 mod faults;
 mod hardening;
+mod hashing_lanes;
 mod migrations;
 mod secrets;
 mod tls;
