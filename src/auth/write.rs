@@ -14,7 +14,11 @@
 //! to the account itself take it, see [`AuthUser::write_account`]), then
 //! the session's. Other writes never lock the account's row in a way that
 //! conflicts (a reference to it takes FOR KEY SHARE, compatible with the
-//! account change's FOR NO KEY UPDATE).
+//! account change's FOR NO KEY UPDATE); an account change ends other
+//! sessions before it changes a username or email (which locks the row
+//! against those references). A logout does not come here: its one
+//! conditional UPDATE is its own check, and two of them each holding the
+//! row shared before updating it would deadlock.
 
 use diesel_async::AsyncPgConnection;
 
@@ -34,14 +38,7 @@ impl AuthUser {
         db: &Db,
         work: impl AsyncFnOnce(&mut AsyncPgConnection) -> AppResult<T>,
     ) -> AppResult<T> {
-        db.run(async |conn| {
-            transaction(conn, async |conn| {
-                self.hold_session(conn).await?;
-                work(conn).await
-            })
-            .await
-        })
-        .await
+        self.unit_of_work(db, false, work).await
     }
 
     /// [`AuthUser::write`] for a change to the account itself: its row is
@@ -51,9 +48,18 @@ impl AuthUser {
         db: &Db,
         work: impl AsyncFnOnce(&mut AsyncPgConnection) -> AppResult<T>,
     ) -> AppResult<T> {
+        self.unit_of_work(db, true, work).await
+    }
+
+    async fn unit_of_work<T>(
+        &self,
+        db: &Db,
+        lock_account: bool,
+        work: impl AsyncFnOnce(&mut AsyncPgConnection) -> AppResult<T>,
+    ) -> AppResult<T> {
         db.run(async |conn| {
             transaction(conn, async |conn| {
-                if !users::lock_for_change(conn, self.user.id).await? {
+                if lock_account && !users::lock_for_change(conn, self.user.id).await? {
                     return Err(SESSION_ENDED);
                 }
                 self.hold_session(conn).await?;

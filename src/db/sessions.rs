@@ -208,12 +208,14 @@ pub async fn touch(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<usize> 
         .await
 }
 
-/// Ends one session.
+/// Ends one session if it is live; returns 0 when it had already ended
+/// or expired (a concurrent revocation is waited for and then seen).
 pub async fn revoke(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<usize> {
     diesel::update(
         sessions::table
             .find(id)
-            .filter(sessions::revoked_at.is_null()),
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now)),
     )
     .set(sessions::revoked_at.eq(now))
     .execute(conn)

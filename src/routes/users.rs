@@ -187,22 +187,18 @@ async fn register(
             retry_after_secs: whole_seconds(retry_after),
         });
     }
-    let password_hash = match password::hash(new.password.into_inner(), Lane::SignIn).await {
-        Ok(hash) => hash,
-        Err(error) => {
+    let password_hash = hash_or_give_back(
+        &state,
+        new.password.into_inner(),
+        Lane::SignIn,
+        async |conn| {
             state
-                .db
-                .run(async |conn| {
-                    state
-                        .throttle
-                        .registration_not_carried_out(conn, address)
-                        .await?;
-                    Ok::<_, AppError>(())
-                })
-                .await?;
-            return Err(error.into());
-        }
-    };
+                .throttle
+                .registration_not_carried_out(conn, address)
+                .await
+        },
+    )
+    .await?;
     let token = new_token()?;
     state
         .db
@@ -405,13 +401,16 @@ async fn update_user(
     // its way (its body held back, its password hashing) changes nothing.
     let user = auth
         .write_account(&state.db, async |conn| {
-            let user = users::update(conn, auth.user.id, &changes)
-                .await
-                .map_err(conflict_or)?;
+            // Sessions first: a change of the username or email locks the
+            // account's row against the references other writes take
+            // (FOR KEY SHARE), and a write of another session holding its
+            // session's row would then wait for us while we wait for it.
             if password_changed {
-                sessions::revoke_others(conn, user.id, auth.session_id).await?;
+                sessions::revoke_others(conn, auth.user.id, auth.session_id).await?;
             }
-            Ok(user)
+            users::update(conn, auth.user.id, &changes)
+                .await
+                .map_err(conflict_or)
         })
         .await?;
     Ok(HttpResponse::Ok().json(UserResponse::new(user, auth.token)))
@@ -442,18 +441,29 @@ async fn hash_new_password(
             retry_after_secs: whole_seconds(retry_after),
         });
     }
-    match password::hash(password, Lane::PasswordChange).await {
+    hash_or_give_back(state, password, Lane::PasswordChange, async |conn| {
+        state
+            .throttle
+            .password_change_not_carried_out(conn, user_id, session_id)
+            .await
+    })
+    .await
+}
+
+/// Hashes `password` in `lane`; when it cannot be done (the queue is
+/// full), `give_back` first returns the count the attempt took.
+async fn hash_or_give_back(
+    state: &AppState,
+    password: String,
+    lane: Lane,
+    give_back: impl AsyncFnOnce(&mut diesel_async::AsyncPgConnection) -> diesel::QueryResult<()>,
+) -> AppResult<String> {
+    match password::hash(password, lane).await {
         Ok(hash) => Ok(hash),
         Err(error) => {
             state
                 .db
-                .run(async |conn| {
-                    state
-                        .throttle
-                        .password_change_not_carried_out(conn, user_id, session_id)
-                        .await?;
-                    Ok::<_, AppError>(())
-                })
+                .run(async |conn| Ok::<_, AppError>(give_back(conn).await?))
                 .await?;
             Err(error.into())
         }
@@ -472,11 +482,18 @@ async fn hash_new_password(
 )]
 #[delete("/user/session")]
 async fn end_session(auth: AuthUser, state: web::Data<AppState>) -> AppResult<HttpResponse> {
-    auth.write(&state.db, async |conn| {
-        sessions::revoke(conn, auth.session_id).await?;
-        Ok(HttpResponse::NoContent().finish())
-    })
-    .await
+    // Not through `auth.write`: the one statement is its own check (it
+    // ends the session only if it is still live), and two logouts of one
+    // session, each holding a share lock and then updating the row, would
+    // deadlock.
+    let ended = state
+        .db
+        .run(async |conn| Ok::<_, AppError>(sessions::revoke(conn, auth.session_id).await?))
+        .await?;
+    if ended == 0 {
+        return Err(AppError::Unauthorized("is invalid"));
+    }
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]

@@ -455,3 +455,44 @@ async fn the_demo_account_stays_refused_in_production_after_changing_its_email()
         "other accounts log in"
     );
 }
+
+/// Two logouts of one session at once (the test holds the session's row
+/// so that both are on it together): one ends it, the other is a 401,
+/// neither a 500 (two transactions each holding the row shared and then
+/// updating it would deadlock).
+#[tokio::test]
+async fn two_logouts_of_one_session_at_once_end_it_once() {
+    use diesel_async::RunQueryDsl;
+    let app = spawn_app().await;
+    let token = app.register("twice").await;
+    let mut locker = app.db.connect().await;
+    let mut watcher = app.db.connect().await;
+    AnsiTransactionManager::begin_transaction(&mut locker)
+        .await
+        .expect("begin");
+    diesel::sql_query("SELECT id FROM sessions FOR UPDATE")
+        .execute(&mut locker)
+        .await
+        .expect("lock the session");
+
+    let logouts = async {
+        tokio::join!(
+            app.delete("/api/user/session", Some(&token)),
+            app.delete("/api/user/session", Some(&token))
+        )
+    };
+    let release = async {
+        wait_for_a_lock_waiter(&mut watcher, || false).await;
+        // Both on the row, on a busy host too.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        AnsiTransactionManager::commit_transaction(&mut locker)
+            .await
+            .expect("commit");
+    };
+    let ((first, second), ()) = tokio::join!(logouts, release);
+
+    let mut statuses = [first.status.as_u16(), second.status.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [204, 401], "{} / {}", first.body, second.body);
+    assert_eq!(app.get("/api/user", Some(&token)).await.status, 401);
+}
