@@ -267,7 +267,7 @@ async fn requests_are_logged_with_route_pattern_and_request_id_and_counted_in_me
     ] {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
-    assert!(metrics.contains("conduit_schema_version 10"), "{metrics}");
+    assert!(metrics.contains("conduit_schema_version 11"), "{metrics}");
     let line = server
         .wait_for_event(
             |e| {

@@ -5,6 +5,7 @@
 mod support;
 
 mod boot;
+mod demo_account;
 mod faults;
 mod hardening;
 mod hashing_lanes;

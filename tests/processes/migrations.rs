@@ -58,6 +58,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
             "comments",
             "favorites",
             "follows",
+            "seeded_demo_account",
             "sessions",
             "tag_link_count_shards",
             "tags",
