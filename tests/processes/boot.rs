@@ -286,6 +286,12 @@ async fn requests_are_logged_with_route_pattern_and_request_id_and_counted_in_me
 #[tokio::test]
 async fn a_production_boot_warns_while_the_demo_account_exists() {
     let db = TestDatabase::create().await;
+    assert_production_boot_warns_of_the_demo_account(&db).await;
+}
+
+/// Boots a production server on `db` and expects its warning that the
+/// demo account exists and its login is refused.
+pub async fn assert_production_boot_warns_of_the_demo_account(db: &TestDatabase) {
     let mut production = ConduitProcess::spawn(&db.url(), &[], &[("CONDUIT_ENV", "production")]);
     production.wait_ready(BOOT).await.unwrap();
 
