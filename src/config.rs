@@ -190,6 +190,17 @@ pub struct SettingsArgs {
     )]
     pub registrations_per_address: u32,
 
+    /// Password changes (PUT /api/user with a password) allowed per session
+    /// within CONDUIT_LOGIN_FAILURE_WINDOW before its backoff starts; a
+    /// user gets twice it for all sessions together; 0 turns the limit off.
+    #[arg(
+        long,
+        env = "CONDUIT_PASSWORD_CHANGES_PER_SESSION",
+        default_value_t = 5,
+        global = true
+    )]
+    pub password_changes_per_session: u32,
+
     /// Origins allowed to call the API from a browser, comma-separated
     /// (e.g. https://app.example.org). None: CORS stays off.
     #[arg(
@@ -440,6 +451,7 @@ impl SettingsArgs {
                     window: self.login_failure_window,
                     max_backoff: self.login_max_backoff,
                     registrations_per_address: self.registrations_per_address,
+                    password_changes_per_session: self.password_changes_per_session,
                 },
                 demo_login_allowed: self.environment == Environment::Development
                     || self.allow_demo_user,
@@ -541,6 +553,10 @@ impl SettingsArgs {
             (
                 "CONDUIT_REGISTRATIONS_PER_ADDRESS",
                 self.registrations_per_address,
+            ),
+            (
+                "CONDUIT_PASSWORD_CHANGES_PER_SESSION",
+                self.password_changes_per_session,
             ),
         ] {
             if value > MOST_ATTEMPTS {

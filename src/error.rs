@@ -47,6 +47,9 @@ pub enum AppError {
     /// 429: too many registrations from this address.
     #[error("too many registrations")]
     TooManyRegistrations { retry_after_secs: u64 },
+    /// 429: too many password changes from this session or for this user.
+    #[error("too many password changes")]
+    TooManyPasswordChanges { retry_after_secs: u64 },
     /// 413: the body is larger than the server accepts.
     #[error("body too large")]
     PayloadTooLarge,
@@ -97,6 +100,9 @@ impl AppError {
                 "user",
                 "too many registrations from this address; retry later",
             ),
+            AppError::TooManyPasswordChanges { .. } => {
+                FieldErrors::single("password", "changed too often; retry later")
+            }
             AppError::PayloadTooLarge => FieldErrors::single("body", "is too large"),
             AppError::BodyTimeout => FieldErrors::single("body", "was not received in time"),
             AppError::MethodNotAllowed { allow } => {
@@ -122,9 +128,9 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::TooManyFailedLogins { .. } | AppError::TooManyRegistrations { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            AppError::TooManyFailedLogins { .. }
+            | AppError::TooManyRegistrations { .. }
+            | AppError::TooManyPasswordChanges { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -149,7 +155,8 @@ impl ResponseError for AppError {
         }
         let mut response = HttpResponse::build(self.status_code());
         if let AppError::TooManyFailedLogins { retry_after_secs }
-        | AppError::TooManyRegistrations { retry_after_secs } = self
+        | AppError::TooManyRegistrations { retry_after_secs }
+        | AppError::TooManyPasswordChanges { retry_after_secs } = self
         {
             response.insert_header(("Retry-After", retry_after_secs.to_string()));
         }

@@ -56,6 +56,12 @@ diesel::table! {
 }
 
 diesel::table! {
+    seeded_demo_account (user_id) {
+        user_id -> Int8,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Int8,
         user_id -> Int8,
@@ -116,6 +122,7 @@ diesel::joinable!(comments -> articles (article_id));
 diesel::joinable!(comments -> users (author_id));
 diesel::joinable!(favorites -> articles (article_id));
 diesel::joinable!(favorites -> users (user_id));
+diesel::joinable!(seeded_demo_account -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -125,6 +132,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     comments,
     favorites,
     follows,
+    seeded_demo_account,
     sessions,
     tag_link_count_shards,
     tags,

@@ -1,12 +1,15 @@
 -- An attacker: every request either registers a new account (a hash each)
 -- or logs in to a generated user with a wrong password, as fast as the
--- connection allows. Counts the answers by status, per thread, summed in
--- extra_done (called by wrk-report.lua's done).
+-- connection allows; with BENCH_ATTACK_MODE=password-change, every request
+-- is a password change of the account whose token wrk sends. Counts the
+-- answers by status, per thread, summed in extra_done (called by
+-- wrk-report.lua's done).
 local users = {}
 for name in string.gmatch(os.getenv("BENCH_LOGIN_USERS") or "", "[^,]+") do
   table.insert(users, name)
 end
 local prefix = os.getenv("BENCH_ATTACK_PREFIX") or "attacker"
+local changes_passwords = os.getenv("BENCH_ATTACK_MODE") == "password-change"
 local threads = {}
 local counter = 0
 
@@ -23,6 +26,10 @@ end
 
 request = function()
   n = n + 1
+  if changes_passwords then
+    local body = string.format('{"user":{"password":"flood-%d-%d"}}', id, n)
+    return wrk.format("PUT", "/api/user", {["Content-Type"] = "application/json"}, body)
+  end
   if n % 2 == 0 then
     local name = string.format("%s-%d-%d", prefix, id, n)
     local body = string.format('{"user":{"username":"%s","email":"%s@attack.example","password":"attack-password"}}', name, name)

@@ -12,13 +12,38 @@
 //! ([`HashingUnavailable::Busy`], a 503 with Retry-After) rather than
 //! queued behind a flood, so that a legitimate login waits at most the
 //! queue's length of hashes, never the flood's.
+//!
+//! Two lanes share the threads ([`Lane`]). Logins and registrations (the
+//! way into an account) may fill the whole queue. Password changes (made
+//! by an account already signed in, which one account could repeat from
+//! many connections) may hold only a small reserve of their own, queued
+//! and running together, on top of it: a flood of them is refused at once
+//! (503) once the reserve is taken, and so never takes a slot from a login,
+//! which waits at most the reserve's few hashes longer than it would
+//! without any password change. Their own budget per user and session
+//! (`auth::throttle`) keeps one account from using even the reserve for
+//! long.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 /// Jobs waiting per hashing thread before new ones are refused: enough for
 /// a burst of logins, short enough that the last one waits seconds, not
 /// minutes (docs/benchmarks.md has the hash times behind it).
 const QUEUED_PER_THREAD: usize = 32;
+
+/// Password changes that may be queued or running per hashing thread: a
+/// login queued behind all of them waits about this many hashes more.
+const PASSWORD_CHANGES_PER_THREAD: usize = 2;
+
+/// Which share of the queue a job may take (see the module's doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Logins and registrations: the whole queue.
+    SignIn,
+    /// Password changes: their reserve only.
+    PasswordChange,
+}
 
 static QUEUE_LIMIT: OnceLock<usize> = OnceLock::new();
 
@@ -44,33 +69,78 @@ pub enum HashingUnavailable {
     Busy,
 }
 
-/// Runs `work` on a hashing thread with that thread's memory, and waits for
-/// it without blocking the caller's runtime.
+/// Runs `work` on a hashing thread with that thread's memory, in `lane`,
+/// and waits for it without blocking the caller's runtime.
 pub async fn run<T: Send + 'static>(
+    lane: Lane,
     work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
 ) -> Result<T, HashingUnavailable> {
     let queue = queue().as_ref().ok_or(HashingUnavailable::NoThreads)?;
+    let slot = match lane {
+        Lane::SignIn => Slot::take(&queue.sign_ins, queue.sign_in_limit),
+        Lane::PasswordChange => Slot::take(&queue.password_changes, queue.password_change_limit),
+    }
+    .ok_or(HashingUnavailable::Busy)?;
     let (reply, answer) = oneshot::channel();
     let job: Job = Box::new(move |memory| {
+        // A sign-in's place is in the queue (the limit is of waiting
+        // jobs); a password change keeps its place while it runs, as the
+        // reserve bounds how many hashes a login may wait behind.
+        let _running = (lane == Lane::PasswordChange).then_some(slot);
         // A request that went away while its job waited needs no hash.
         if !reply.is_closed() {
             let _ = reply.send(work(memory));
         }
     });
-    queue.try_send(job).map_err(|error| match error {
+    queue.sender.try_send(job).map_err(|error| match error {
         mpsc::TrySendError::Full(_) => HashingUnavailable::Busy,
         mpsc::TrySendError::Disconnected(_) => HashingUnavailable::Stopped,
     })?;
     answer.await.map_err(|_| HashingUnavailable::Stopped)
 }
 
+/// A place in one lane, given back when dropped (also when its job is
+/// dropped unrun).
+struct Slot(&'static AtomicUsize);
+
+impl Slot {
+    fn take(taken: &'static AtomicUsize, limit: usize) -> Option<Self> {
+        taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                (now < limit).then_some(now + 1)
+            })
+            .ok()
+            .map(|_| Self(taken))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The queue and its two lanes' counts.
+struct Queue {
+    /// Room for both lanes at their limits, so that a job its lane admits
+    /// always fits.
+    sender: mpsc::SyncSender<Job>,
+    /// Sign-ins waiting.
+    sign_ins: AtomicUsize,
+    sign_in_limit: usize,
+    /// Password changes waiting or running.
+    password_changes: AtomicUsize,
+    password_change_limit: usize,
+}
+
 /// The jobs' queue, shared by the threads; `None` if none could start.
-fn queue() -> &'static Option<mpsc::SyncSender<Job>> {
-    static QUEUE: OnceLock<Option<mpsc::SyncSender<Job>>> = OnceLock::new();
+fn queue() -> &'static Option<Queue> {
+    static QUEUE: OnceLock<Option<Queue>> = OnceLock::new();
     QUEUE.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let limit = *QUEUE_LIMIT.get_or_init(|| cores * QUEUED_PER_THREAD);
-        let (sender, receiver) = mpsc::sync_channel::<Job>(limit);
+        let password_change_limit = cores * PASSWORD_CHANGES_PER_THREAD;
+        let (sender, receiver) = mpsc::sync_channel::<Job>(limit + password_change_limit);
         let receiver = Arc::new(Mutex::new(receiver));
         let started = (0..cores)
             .filter(|i| {
@@ -82,7 +152,13 @@ fn queue() -> &'static Option<mpsc::SyncSender<Job>> {
                     .is_ok()
             })
             .count();
-        (started > 0).then_some(sender)
+        (started > 0).then_some(Queue {
+            sender,
+            sign_ins: AtomicUsize::new(0),
+            sign_in_limit: limit,
+            password_changes: AtomicUsize::new(0),
+            password_change_limit,
+        })
     })
 }
 

@@ -10,6 +10,7 @@ pub mod hashing;
 pub mod password;
 pub mod throttle;
 pub mod token;
+mod write;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,10 +23,6 @@ use crate::db::sessions;
 use crate::db::users::User;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-
-/// The seeded demo account (migration 002), refused in production unless
-/// CONDUIT_ALLOW_DEMO_USER=true.
-pub const DEMO_EMAIL: &str = "demo@example.com";
 
 /// An authenticated request: the user, the session and the token it came with.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
-use super::hashing::{self, HashingUnavailable};
+use super::hashing::{self, HashingUnavailable, Lane};
 use crate::db::users::User;
 
 /// A hash of the same cost, verified (and its result ignored) when the
@@ -48,9 +48,10 @@ fn owasp_params() -> Params {
     Params::new(19 * 1024, 2, 1, None).expect("constant, valid argon2 parameters")
 }
 
-/// Hashes `password` into a PHC string, on a hashing thread.
-pub async fn hash(password: String) -> Result<String, PasswordError> {
-    hashing::run(move |memory| hash_with(&password, memory)).await?
+/// Hashes `password` into a PHC string, on a hashing thread, in `lane`
+/// (a registration's or a password change's: see [`hashing::Lane`]).
+pub async fn hash(password: String, lane: Lane) -> Result<String, PasswordError> {
+    hashing::run(lane, move |memory| hash_with(&password, memory)).await?
 }
 
 /// Hashes `password` on the calling thread: tens of milliseconds of CPU, so
@@ -128,7 +129,7 @@ fn blocks(memory: &mut Vec<Block>, count: usize) -> &mut [Block] {
 /// account) it does the same work against a dummy hash and answers `None`,
 /// so that the time taken does not tell whether the email is registered.
 pub async fn verify(password: String, user: Option<User>) -> Result<Option<User>, PasswordError> {
-    hashing::run(move |memory| {
+    hashing::run(Lane::SignIn, move |memory| {
         let stored = user
             .as_ref()
             .map_or(DUMMY_HASH, |u| u.password_hash.as_str());

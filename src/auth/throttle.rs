@@ -19,6 +19,12 @@
 //! Registrations count per address: `registrations_per_address` per
 //! window, then with the same backoff.
 //!
+//! Password changes count per session (`password_changes_per_session` per
+//! window) and per user (twice that, for all the user's sessions
+//! together), each then with the same backoff: every change costs a hash,
+//! and one account must not be able to spend the hashing threads on them
+//! (`auth::hashing` also gives them a lane of their own).
+//!
 //! An IPv6 "address" here is its /64: one subscriber's network, in which
 //! a client can pick a new address for every attempt.
 
@@ -37,6 +43,11 @@ pub use crate::db::throttle::{Admission, LoginKeys};
 /// must not slow down the eleventh.
 pub const ADDRESS_BUDGET_FACTOR: u32 = 10;
 
+/// A user gets this many times a session's budget of password changes:
+/// enough for a change from each of two devices, and a session that
+/// spent its budget cannot simply log in again for a fresh one.
+pub const PASSWORD_CHANGE_USER_FACTOR: u32 = 2;
+
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottleSettings {
     /// Failed logins allowed per window for an account from one address;
@@ -49,6 +60,10 @@ pub struct ThrottleSettings {
     /// Registrations per window from one address before the backoff
     /// starts; 0 turns registration throttling off.
     pub registrations_per_address: u32,
+    /// Password changes per window from one session before its backoff
+    /// starts (a user gets [`PASSWORD_CHANGE_USER_FACTOR`] times it); 0
+    /// turns the limit off.
+    pub password_changes_per_session: u32,
 }
 
 /// The throttle's settings; the state is in the database.
@@ -186,6 +201,74 @@ impl Throttle {
             return Ok(());
         }
         throttle::give_back(conn, &Self::registration_key(address)).await
+    }
+}
+
+/// The keys of a password change: its user's and its session's.
+fn password_change_keys(user_id: i64, session_id: i64) -> [String; 2] {
+    [
+        format!("password-change-user:{user_id}"),
+        format!("password-change-session:{session_id}"),
+    ]
+}
+
+impl Throttle {
+    /// Starts a password change by `user_id` from `session_id`: counted
+    /// against the user and the session, or refused (counted against
+    /// neither) with how long to wait. The user's row is counted first,
+    /// by every change, so that concurrent ones lock in one order.
+    pub async fn begin_password_change(
+        &self,
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+        session_id: i64,
+    ) -> QueryResult<Admission> {
+        let per_session = self.settings.password_changes_per_session;
+        if per_session == 0 {
+            return Ok(Admission::Admitted);
+        }
+        let [user, session] = password_change_keys(user_id, session_id);
+        let per_user = per_session.saturating_mul(PASSWORD_CHANGE_USER_FACTOR);
+        let by_user = throttle::begin_with_backoff(
+            conn,
+            &user,
+            self.settings.window,
+            per_user,
+            self.settings.max_backoff,
+        )
+        .await?;
+        if by_user != Admission::Admitted {
+            return Ok(by_user);
+        }
+        let by_session = throttle::begin_with_backoff(
+            conn,
+            &session,
+            self.settings.window,
+            per_session,
+            self.settings.max_backoff,
+        )
+        .await?;
+        if by_session != Admission::Admitted {
+            throttle::give_back(conn, &user).await?;
+        }
+        Ok(by_session)
+    }
+
+    /// The password change could not be carried out (the server was too
+    /// busy to hash): the user and the session take its count back.
+    pub async fn password_change_not_carried_out(
+        &self,
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+        session_id: i64,
+    ) -> QueryResult<()> {
+        if self.settings.password_changes_per_session == 0 {
+            return Ok(());
+        }
+        for key in password_change_keys(user_id, session_id) {
+            throttle::give_back(conn, &key).await?;
+        }
+        Ok(())
     }
 }
 

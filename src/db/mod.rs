@@ -2,6 +2,7 @@
 
 pub mod articles;
 pub mod comments;
+pub mod demo_account;
 pub mod identity_keys;
 pub mod migrations;
 pub mod pool;

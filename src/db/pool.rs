@@ -105,6 +105,34 @@ impl Db {
     }
 }
 
+/// Runs `work` in a transaction on `conn` (a savepoint when one is already
+/// open, as in transaction mode), committed on `Ok`, rolled back on `Err`.
+///
+/// `conn.transaction` would do the same, but asks for a `Send` future,
+/// which a closure handed down from a handler (building an actix response,
+/// which is not `Send`) cannot promise.
+pub async fn transaction<T, E>(
+    conn: &mut AsyncPgConnection,
+    work: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    AnsiTransactionManager::begin_transaction(conn).await?;
+    match work(conn).await {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(conn).await?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(conn).await {
+                tracing::warn!(error = %rollback, "rollback after a failed write failed");
+            }
+            Err(error)
+        }
+    }
+}
+
 /// A failure of [`Db::run`] outside a request (boot checks, background
 /// jobs), where there is no `AppError` to map it to.
 #[derive(Debug, thiserror::Error)]

@@ -50,6 +50,57 @@ pub async fn create(
         .await
 }
 
+/// [`create`], only while `password_hash` is still the account's hash: a
+/// login verifies the password against the hash it read before hashing,
+/// and a password change may have been committed meanwhile. Locks the
+/// account's row (FOR SHARE, which waits for a change in progress, and
+/// makes a change wait for this one's commit, so that its revocation of
+/// every other session sees the new one). `None` when the hash changed.
+/// Call it inside a transaction ([`super::pool::transaction`]): the lock
+/// must last until the session is committed.
+pub async fn create_if_password_unchanged(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    password_hash: &str,
+    token_sha256: &[u8],
+    expires_at: DateTime<Utc>,
+) -> QueryResult<Option<i64>> {
+    let unchanged = users::table
+        .find(user_id)
+        .filter(users::password_hash.eq(password_hash))
+        .select(users::id)
+        .for_share()
+        .first::<i64>(conn)
+        .await
+        .optional()?
+        .is_some();
+    if !unchanged {
+        return Ok(None);
+    }
+    create(conn, user_id, token_sha256, expires_at)
+        .await
+        .map(Some)
+}
+
+/// Whether session `id` is live (not ended, not expired), and if so keeps
+/// it so until the transaction ends: a share lock on its row makes any
+/// revocation wait for this transaction's commit, and a revocation
+/// committed meanwhile is seen (PostgreSQL re-reads a locked row that
+/// changed). Every authenticated write calls it first, in its own
+/// transaction (`auth::AuthUser::write`).
+pub async fn hold_live(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+    sessions::table
+        .find(id)
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select(sessions::id)
+        .for_share()
+        .first::<i64>(conn)
+        .await
+        .optional()
+        .map(|found| found.is_some())
+}
+
 /// The live session with this digest, and its user: not ended, not expired.
 pub async fn find_active(
     conn: &mut AsyncPgConnection,
@@ -157,12 +208,14 @@ pub async fn touch(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<usize> 
         .await
 }
 
-/// Ends one session.
+/// Ends one session if it is live; returns 0 when it had already ended
+/// or expired (a concurrent revocation is waited for and then seen).
 pub async fn revoke(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<usize> {
     diesel::update(
         sessions::table
             .find(id)
-            .filter(sessions::revoked_at.is_null()),
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now)),
     )
     .set(sessions::revoked_at.eq(now))
     .execute(conn)

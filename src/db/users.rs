@@ -229,6 +229,24 @@ pub async fn find_by_username(
         .optional()
 }
 
+/// Locks the account `id`'s row until the transaction ends (FOR NO KEY
+/// UPDATE: account changes wait for each other, while the references
+/// other writes take to the row, FOR KEY SHARE, do not); false when it is
+/// gone. What a change to the account itself locks first, before its
+/// session (`auth::AuthUser::write_account`), so that two changes racing
+/// (the owner and a thief changing the password) take their locks in one
+/// order.
+pub async fn lock_for_change(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+    users::table
+        .find(id)
+        .select(users::id)
+        .for_no_key_update()
+        .first::<i64>(conn)
+        .await
+        .optional()
+        .map(|found| found.is_some())
+}
+
 /// Applies `changes` to the account `id` and returns it as stored.
 pub async fn update(
     conn: &mut AsyncPgConnection,
@@ -247,13 +265,4 @@ pub async fn update(
         .returning(User::as_returning())
         .get_result(conn)
         .await
-}
-
-/// Whether an account with this email exists (the demo account check).
-pub async fn email_exists(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        users::table.filter(lower(users::email).eq(lower(email))),
-    ))
-    .get_result(conn)
-    .await
 }

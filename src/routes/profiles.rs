@@ -79,17 +79,15 @@ async fn follow_user(
     state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    state
-        .db
-        .run(async |conn| {
-            let user = find_profile_user(conn, &username).await?;
-            if user.id == auth.user.id {
-                return Err(AppError::validation("profile", "cannot follow yourself"));
-            }
-            profiles::follow(conn, auth.user.id, user.id).await?;
-            Ok(profile(user, true))
-        })
-        .await
+    auth.write(&state.db, async |conn| {
+        let user = find_profile_user(conn, &username).await?;
+        if user.id == auth.user.id {
+            return Err(AppError::validation("profile", "cannot follow yourself"));
+        }
+        profiles::follow(conn, auth.user.id, user.id).await?;
+        Ok(profile(user, true))
+    })
+    .await
 }
 
 /// Spec: DELETE /profiles/{username}/follow (Unfollow a user).
@@ -109,12 +107,10 @@ async fn unfollow_user(
     state: web::Data<AppState>,
     username: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    state
-        .db
-        .run(async |conn| {
-            let user = find_profile_user(conn, &username).await?;
-            profiles::unfollow(conn, auth.user.id, user.id).await?;
-            Ok(profile(user, false))
-        })
-        .await
+    auth.write(&state.db, async |conn| {
+        let user = find_profile_user(conn, &username).await?;
+        profiles::unfollow(conn, auth.user.id, user.id).await?;
+        Ok(profile(user, false))
+    })
+    .await
 }

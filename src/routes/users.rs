@@ -10,11 +10,13 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::views::UserResponse;
+use crate::auth::hashing::Lane;
 use crate::auth::throttle::{Admission, LoginKeys};
-use crate::auth::{password, token, AuthUser, DEMO_EMAIL};
+use crate::auth::{password, token, AuthUser};
 use crate::config::AuthSettings;
-use crate::db::sessions;
+use crate::db::pool::transaction;
 use crate::db::users::{self, User};
+use crate::db::{demo_account, sessions};
 use crate::domain::users::{Credentials, NewUser, UserChanges};
 use crate::domain::{identity, Patch};
 use crate::error::{AppError, AppResult, ErrorBody, TAKEN};
@@ -85,6 +87,14 @@ pub struct UpdateUserRequest {
     user: UserUpdatePayload,
 }
 
+/// When a session started now ends.
+fn session_expiry(settings: &AuthSettings) -> AppResult<chrono::DateTime<Utc>> {
+    Ok(
+        Utc::now()
+            + chrono::Duration::from_std(settings.session_ttl).map_err(AppError::internal)?,
+    )
+}
+
 /// Starts a session for `user`: a fresh token, of which only the digest is kept.
 async fn start_session(
     conn: &mut diesel_async::AsyncPgConnection,
@@ -92,9 +102,13 @@ async fn start_session(
     settings: &AuthSettings,
     token: &str,
 ) -> AppResult<()> {
-    let expires_at = Utc::now()
-        + chrono::Duration::from_std(settings.session_ttl).map_err(AppError::internal)?;
-    sessions::create(conn, user.id, &token::digest(token), expires_at).await?;
+    sessions::create(
+        conn,
+        user.id,
+        &token::digest(token),
+        session_expiry(settings)?,
+    )
+    .await?;
     Ok(())
 }
 
@@ -182,22 +196,18 @@ async fn register(
             retry_after_secs: whole_seconds(retry_after),
         });
     }
-    let password_hash = match password::hash(new.password.into_inner()).await {
-        Ok(hash) => hash,
-        Err(error) => {
+    let password_hash = hash_or_give_back(
+        &state,
+        new.password.into_inner(),
+        Lane::SignIn,
+        async |conn| {
             state
-                .db
-                .run(async |conn| {
-                    state
-                        .throttle
-                        .registration_not_carried_out(conn, address)
-                        .await?;
-                    Ok::<_, AppError>(())
-                })
-                .await?;
-            return Err(error.into());
-        }
-    };
+                .throttle
+                .registration_not_carried_out(conn, address)
+                .await
+        },
+    )
+    .await?;
     let token = new_token()?;
     state
         .db
@@ -221,6 +231,15 @@ async fn register(
             Ok(HttpResponse::Created().json(UserResponse::new(user, token)))
         })
         .await
+}
+
+/// How a login whose password was right ended.
+enum LoginOutcome {
+    Started,
+    /// The password changed while it was being checked: it is no longer right.
+    PasswordChanged,
+    /// The seeded demo account, in production.
+    DemoRefused,
 }
 
 /// Spec: POST /users/login (Authentication). Unknown email and wrong
@@ -283,26 +302,45 @@ async fn login(
             return Err(error.into());
         }
     };
-    let demo_refused =
-        user.email.eq_ignore_ascii_case(DEMO_EMAIL) && !state.auth.demo_login_allowed;
     let token = new_token()?;
-    state
+    let outcome = state
         .db
         .run(async |conn| {
             throttle.login_succeeded(conn, &keys).await?;
-            if demo_refused {
-                return Ok(None);
+            if !state.auth.demo_login_allowed && demo_account::is_demo(conn, user.id).await? {
+                return Ok(LoginOutcome::DemoRefused);
             }
-            start_session(conn, &user, &state.auth, &token).await?;
-            Ok::<_, AppError>(Some(()))
+            // The hash was read before the password was checked: a change
+            // committed since then must win, or the old password would
+            // open a session that the change never ended.
+            let started = transaction(conn, async |conn| {
+                sessions::create_if_password_unchanged(
+                    conn,
+                    user.id,
+                    &user.password_hash,
+                    &token::digest(&token),
+                    session_expiry(&state.auth)?,
+                )
+                .await
+                .map_err(AppError::from)
+            })
+            .await?;
+            Ok::<_, AppError>(match started {
+                Some(_) => LoginOutcome::Started,
+                None => LoginOutcome::PasswordChanged,
+            })
         })
-        .await?
-        .ok_or_else(|| {
+        .await?;
+    match outcome {
+        LoginOutcome::Started => {}
+        LoginOutcome::PasswordChanged => return Err(AppError::InvalidCredentials),
+        LoginOutcome::DemoRefused => {
             tracing::warn!(
                 "refused a login to the demo account (production; CONDUIT_ALLOW_DEMO_USER is off)"
             );
-            AppError::InvalidCredentials
-        })?;
+            return Err(AppError::InvalidCredentials);
+        }
+    }
     Ok(HttpResponse::Ok().json(UserResponse::new(user, token)))
 }
 
@@ -321,7 +359,8 @@ async fn current_user(auth: AuthUser) -> AppResult<HttpResponse> {
 }
 
 /// Spec: PUT /user (Update user). A new password ends every other session
-/// of the user, in the same transaction as the change.
+/// of the user, in the same transaction as the change, which answers 401
+/// if this request's own session ended first.
 #[utoipa::path(
     tag = "User and Authentication",
     security(("Token" = [])),
@@ -330,6 +369,8 @@ async fn current_user(auth: AuthUser) -> AppResult<HttpResponse> {
         (status = 200, description = "Updated", body = UserResponse),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 422, description = "Invalid input, or username or email taken", body = ErrorBody),
+        (status = 429, description = "Password changed too often; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too busy hashing passwords; see Retry-After", body = ErrorBody),
     )
 )]
 #[put("/user")]
@@ -352,7 +393,7 @@ async fn update_user(
     )?;
 
     let password_hash = match requested.password {
-        Some(password) => Some(password::hash(password.into_inner()).await?),
+        Some(password) => Some(hash_new_password(&auth, &state, password.into_inner()).await?),
         None => None,
     };
     let changes = users::UserChanges {
@@ -363,23 +404,78 @@ async fn update_user(
         image: requested.image,
     };
     let password_changed = changes.password_hash.is_some();
-    state
-        .db
-        .run(async |conn| {
-            let user = conn
-                .transaction(async |conn| {
-                    let user = users::update(conn, auth.user.id, &changes)
-                        .await
-                        .map_err(invalid_if_taken)?;
-                    if password_changed {
-                        sessions::revoke_others(conn, user.id, auth.session_id).await?;
-                    }
-                    Ok::<_, AppError>(user)
-                })
-                .await?;
-            Ok(HttpResponse::Ok().json(UserResponse::new(user, auth.token)))
+    // The account's row is locked, and the session checked, in the
+    // transaction that writes: a session ended while this request was on
+    // its way (its body held back, its password hashing) changes nothing.
+    let user = auth
+        .write_account(&state.db, async |conn| {
+            // Sessions first: a change of the username or email locks the
+            // account's row against the references other writes take
+            // (FOR KEY SHARE), and a write of another session holding its
+            // session's row would then wait for us while we wait for it.
+            if password_changed {
+                sessions::revoke_others(conn, auth.user.id, auth.session_id).await?;
+            }
+            users::update(conn, auth.user.id, &changes)
+                .await
+                .map_err(invalid_if_taken)
         })
-        .await
+        .await?;
+    Ok(HttpResponse::Ok().json(UserResponse::new(user, auth.token)))
+}
+
+/// Hashes a password change, within the session's and the user's budget
+/// (checked, with the session, before the hash is paid for) and in the
+/// hashing threads' password-change lane, which cannot take the queue
+/// from logins.
+async fn hash_new_password(
+    auth: &AuthUser,
+    state: &AppState,
+    password: String,
+) -> AppResult<String> {
+    let (user_id, session_id) = (auth.user.id, auth.session_id);
+    let admission = auth
+        .write(&state.db, async |conn| {
+            // A refusal is a value, not an Err, which would roll the
+            // count back.
+            Ok(state
+                .throttle
+                .begin_password_change(conn, user_id, session_id)
+                .await?)
+        })
+        .await?;
+    if let Admission::Refused { retry_after } = admission {
+        return Err(AppError::TooManyPasswordChanges {
+            retry_after_secs: whole_seconds(retry_after),
+        });
+    }
+    hash_or_give_back(state, password, Lane::PasswordChange, async |conn| {
+        state
+            .throttle
+            .password_change_not_carried_out(conn, user_id, session_id)
+            .await
+    })
+    .await
+}
+
+/// Hashes `password` in `lane`; when it cannot be done (the queue is
+/// full), `give_back` first returns the count the attempt took.
+async fn hash_or_give_back(
+    state: &AppState,
+    password: String,
+    lane: Lane,
+    give_back: impl AsyncFnOnce(&mut diesel_async::AsyncPgConnection) -> diesel::QueryResult<()>,
+) -> AppResult<String> {
+    match password::hash(password, lane).await {
+        Ok(hash) => Ok(hash),
+        Err(error) => {
+            state
+                .db
+                .run(async |conn| Ok::<_, AppError>(give_back(conn).await?))
+                .await?;
+            Err(error.into())
+        }
+    }
 }
 
 /// Extension: DELETE /user/session ends the session whose token was
@@ -394,13 +490,18 @@ async fn update_user(
 )]
 #[delete("/user/session")]
 async fn end_session(auth: AuthUser, state: web::Data<AppState>) -> AppResult<HttpResponse> {
-    state
+    // Not through `auth.write`: the one statement is its own check (it
+    // ends the session only if it is still live), and two logouts of one
+    // session, each holding a share lock and then updating the row, would
+    // deadlock.
+    let ended = state
         .db
-        .run(async |conn| {
-            sessions::revoke(conn, auth.session_id).await?;
-            Ok(HttpResponse::NoContent().finish())
-        })
-        .await
+        .run(async |conn| Ok::<_, AppError>(sessions::revoke(conn, auth.session_id).await?))
+        .await?;
+    if ended == 0 {
+        return Err(AppError::Unauthorized("is invalid"));
+    }
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]

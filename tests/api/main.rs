@@ -20,6 +20,7 @@ mod hostile;
 mod hostile_identity;
 mod hostile_operators;
 mod hostile_protocol;
+mod hostile_sessions;
 mod input;
 mod openapi;
 mod pool_mode;

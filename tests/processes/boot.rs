@@ -87,7 +87,7 @@ async fn without_migrate_on_start_the_server_starts_and_ready_names_pending_migr
     assert_eq!(status, 503);
     assert_eq!(
         body["pending_migrations"],
-        json!(["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "012"])
+        json!(["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011", "012"])
     );
     assert!(
         body["reason"]
@@ -128,6 +128,7 @@ async fn migrate_revert_and_redo_move_the_newest_migration() {
 
     for newer in [
         "012_user_identity_keys",
+        "011_seeded_demo_account",
         "010_tag_link_counts",
         "009_article_tags_tag_created_at_index",
         "008_backfill_article_tags_created_at",
@@ -286,6 +287,12 @@ async fn requests_are_logged_with_route_pattern_and_request_id_and_counted_in_me
 #[tokio::test]
 async fn a_production_boot_warns_while_the_demo_account_exists() {
     let db = TestDatabase::create().await;
+    assert_production_boot_warns_of_the_demo_account(&db).await;
+}
+
+/// Boots a production server on `db` and expects its warning that the
+/// demo account exists and its login is refused.
+pub async fn assert_production_boot_warns_of_the_demo_account(db: &TestDatabase) {
     let mut production = ConduitProcess::spawn(&db.url(), &[], &[("CONDUIT_ENV", "production")]);
     production.wait_ready(BOOT).await.unwrap();
 

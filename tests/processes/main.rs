@@ -5,8 +5,10 @@
 mod support;
 
 mod boot;
+mod demo_account;
 mod faults;
 mod hardening;
+mod hashing_lanes;
 mod migrations;
 mod operators;
 mod protocol;

@@ -58,6 +58,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
             "comments",
             "favorites",
             "follows",
+            "seeded_demo_account",
             "sessions",
             "tag_link_count_shards",
             "tags",
@@ -67,7 +68,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
     );
     assert_eq!(
         applied_versions(&db).await,
-        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "012"]
+        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011", "012"]
     );
     let hashes = select_texts(
         &mut conn,
@@ -121,7 +122,7 @@ async fn a_second_boot_applies_nothing_and_says_the_schema_is_up_to_date() {
     );
     assert_eq!(
         applied_versions(&db).await,
-        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "012"]
+        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011", "012"]
     );
 }
 
@@ -172,7 +173,7 @@ async fn eight_servers_booting_at_once_apply_each_migration_exactly_once() {
         &db,
         &servers,
         &[
-            "001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "012",
+            "001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011", "012",
         ],
     )
     .await;
@@ -472,7 +473,7 @@ async fn reverting_the_seed_takes_exactly_its_rows_or_refuses() {
     assert_eq!(select_texts(&mut conn, everything).await, before);
     assert_eq!(
         applied_versions(&db).await,
-        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "012"]
+        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011", "012"]
     );
 
     // Without the shared tag, the revert takes the seed alone and 002

@@ -57,20 +57,19 @@ async fn add_comment(
     slug: web::Path<String>,
     body: JsonBody<NewCommentRequest>,
 ) -> AppResult<HttpResponse> {
-    state
-        .db
-        .run(async |conn| {
+    let comment = auth
+        .write(&state.db, async |conn| {
             let article = find_article(conn, &slug).await?;
             let new = NewComment::parse(body.parse()?.comment.body)?;
 
-            let comment = comments::create(conn, article.id, auth.user.id, &new.body)
+            comments::create(conn, article.id, auth.user.id, &new.body)
                 .await
-                .map_err(or_article_gone)?;
-            Ok(HttpResponse::Created().json(CommentResponse {
-                comment: CommentView::new(comment, auth.user, false),
-            }))
+                .map_err(or_article_gone)
         })
-        .await
+        .await?;
+    Ok(HttpResponse::Created().json(CommentResponse {
+        comment: CommentView::new(comment, auth.user, false),
+    }))
 }
 
 /// A page of comments. The spec returns every comment; without a bound
@@ -157,18 +156,16 @@ async fn delete_comment(
     path: web::Path<(String, i64)>,
 ) -> AppResult<HttpResponse> {
     let (slug, id) = path.into_inner();
-    state
-        .db
-        .run(async |conn| {
-            let article = find_article(conn, &slug).await?;
-            let comment = comments::find(conn, article.id, id)
-                .await?
-                .ok_or(AppError::NotFound("comment"))?;
-            if comment.author_id != auth.user.id {
-                return Err(AppError::Forbidden("comment"));
-            }
-            comments::delete(conn, comment.id).await?;
-            Ok(HttpResponse::NoContent().finish())
-        })
-        .await
+    auth.write(&state.db, async |conn| {
+        let article = find_article(conn, &slug).await?;
+        let comment = comments::find(conn, article.id, id)
+            .await?
+            .ok_or(AppError::NotFound("comment"))?;
+        if comment.author_id != auth.user.id {
+            return Err(AppError::Forbidden("comment"));
+        }
+        comments::delete(conn, comment.id).await?;
+        Ok(HttpResponse::NoContent().finish())
+    })
+    .await
 }

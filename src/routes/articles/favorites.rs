@@ -32,16 +32,14 @@ async fn favorite_article(
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    state
-        .db
-        .run(async |conn| {
-            let article = find_article(conn, &slug).await?;
-            articles::favorite(conn, auth.user.id, article.id)
-                .await
-                .map_err(or_article_gone)?;
-            article_response(conn, article, Some(auth.user.id), StatusCode::OK).await
-        })
-        .await
+    auth.write(&state.db, async |conn| {
+        let article = find_article(conn, &slug).await?;
+        articles::favorite(conn, auth.user.id, article.id)
+            .await
+            .map_err(or_article_gone)?;
+        article_response(conn, article, Some(auth.user.id), StatusCode::OK).await
+    })
+    .await
 }
 
 /// Spec: DELETE /articles/{slug}/favorite (Unfavorite an article).
@@ -61,12 +59,10 @@ async fn unfavorite_article(
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    state
-        .db
-        .run(async |conn| {
-            let article = find_article(conn, &slug).await?;
-            articles::unfavorite(conn, auth.user.id, article.id).await?;
-            article_response(conn, article, Some(auth.user.id), StatusCode::OK).await
-        })
-        .await
+    auth.write(&state.db, async |conn| {
+        let article = find_article(conn, &slug).await?;
+        articles::unfavorite(conn, auth.user.id, article.id).await?;
+        article_response(conn, article, Some(auth.user.id), StatusCode::OK).await
+    })
+    .await
 }

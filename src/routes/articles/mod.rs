@@ -194,32 +194,28 @@ async fn create_article(
         payload.tag_list,
     )?;
 
-    state
-        .db
-        .run(async |conn| {
-            let mut attempt = 0;
-            let article = loop {
-                attempt += 1;
-                let slug = new_slug(&new.title)?;
-                let row = articles::NewArticle {
-                    author_id: auth.user.id,
-                    slug: slug.as_str(),
-                    title: &new.title,
-                    description: &new.description,
-                    body: &new.body,
-                };
-                match articles::create(conn, &row, new.tags.as_slice()).await {
-                    Err(error) if articles::is_slug_taken(&error) && attempt < SLUG_ATTEMPTS => {
-                        continue
-                    }
-                    outcome => {
-                        break outcome.map_err(|error| slug_conflict_or(error, AppError::from))
-                    }
+    auth.write(&state.db, async |conn| {
+        let mut attempt = 0;
+        let article = loop {
+            attempt += 1;
+            let slug = new_slug(&new.title)?;
+            let row = articles::NewArticle {
+                author_id: auth.user.id,
+                slug: slug.as_str(),
+                title: &new.title,
+                description: &new.description,
+                body: &new.body,
+            };
+            match articles::create(conn, &row, new.tags.as_slice()).await {
+                Err(error) if articles::is_slug_taken(&error) && attempt < SLUG_ATTEMPTS => {
+                    continue
                 }
-            }?;
-            article_response(conn, article, Some(auth.user.id), StatusCode::CREATED).await
-        })
-        .await
+                outcome => break outcome.map_err(|error| slug_conflict_or(error, AppError::from)),
+            }
+        }?;
+        article_response(conn, article, Some(auth.user.id), StatusCode::CREATED).await
+    })
+    .await
 }
 
 /// Spec: PUT /articles/{slug} (Update an article). A new title gives a new
@@ -244,39 +240,37 @@ async fn update_article(
     slug: web::Path<String>,
     body: JsonBody<UpdateArticleRequest>,
 ) -> AppResult<HttpResponse> {
-    state
-        .db
-        .run(async |conn| {
-            let article = find_own_article(conn, &slug, &auth).await?;
-            let payload = body.parse()?.article;
-            let requested = ArticleChanges::parse(
-                payload.title,
-                payload.description,
-                payload.body,
-                payload.tag_list,
-            )?;
-            let slug = match requested.title.as_deref().filter(|t| *t != article.title) {
-                Some(title) => Some(new_slug(title)?),
-                None => None,
-            };
-            let changes = articles::ArticleChanges {
-                slug: slug.map(Slug::into_inner),
-                title: requested.title,
-                description: requested.description,
-                body: requested.body,
-            };
+    auth.write(&state.db, async |conn| {
+        let article = find_own_article(conn, &slug, &auth).await?;
+        let payload = body.parse()?.article;
+        let requested = ArticleChanges::parse(
+            payload.title,
+            payload.description,
+            payload.body,
+            payload.tag_list,
+        )?;
+        let slug = match requested.title.as_deref().filter(|t| *t != article.title) {
+            Some(title) => Some(new_slug(title)?),
+            None => None,
+        };
+        let changes = articles::ArticleChanges {
+            slug: slug.map(Slug::into_inner),
+            title: requested.title,
+            description: requested.description,
+            body: requested.body,
+        };
 
-            let updated = articles::update(
-                conn,
-                article.id,
-                &changes,
-                requested.tags.as_ref().map(|t| t.as_slice()),
-            )
-            .await
-            .map_err(|error| slug_conflict_or(error, or_article_gone))?;
-            article_response(conn, updated, Some(auth.user.id), StatusCode::OK).await
-        })
+        let updated = articles::update(
+            conn,
+            article.id,
+            &changes,
+            requested.tags.as_ref().map(|t| t.as_slice()),
+        )
         .await
+        .map_err(|error| slug_conflict_or(error, or_article_gone))?;
+        article_response(conn, updated, Some(auth.user.id), StatusCode::OK).await
+    })
+    .await
 }
 
 /// Spec: DELETE /articles/{slug} (Delete an article), with its comments,
@@ -298,12 +292,10 @@ async fn delete_article(
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    state
-        .db
-        .run(async |conn| {
-            let article = find_own_article(conn, &slug, &auth).await?;
-            articles::delete(conn, article.id).await?;
-            Ok(HttpResponse::NoContent().finish())
-        })
-        .await
+    auth.write(&state.db, async |conn| {
+        let article = find_own_article(conn, &slug, &auth).await?;
+        articles::delete(conn, article.id).await?;
+        Ok(HttpResponse::NoContent().finish())
+    })
+    .await
 }

@@ -1,0 +1,1 @@
+DROP TABLE seeded_demo_account;

@@ -1,0 +1,498 @@
+//! Sessions and passwords under attack: a session that ends while its
+//! request is on the way writes nothing, a login racing a password change
+//! keeps no session, password changes have a budget, and the demo account
+//! stays the demo account whatever its email.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::database::{select_texts, wait_for_a_lock_waiter};
+use crate::helpers::{spawn_app, spawn_app_with, Reply, TestApp};
+
+/// A request whose headers and all of its body but the last byte are sent,
+/// so that the server has authenticated it and waits for the rest.
+struct HeldBack {
+    stream: TcpStream,
+    last_byte: u8,
+}
+
+impl HeldBack {
+    async fn send(app: &TestApp, method: &str, path: &str, token: &str, body: &Value) -> Self {
+        let body = body.to_string().into_bytes();
+        let host = app.address.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(host).await.expect("connects");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Token {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .expect("headers sent");
+        let (last_byte, rest) = body.split_last().expect("a body");
+        stream.write_all(rest).await.expect("body sent");
+        stream.flush().await.expect("flushed");
+        // The extractor checks the token as soon as the headers are in;
+        // give a busy host ample time to do so before the session ends.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Self {
+            stream,
+            last_byte: *last_byte,
+        }
+    }
+
+    /// Sends the last byte; the status and the JSON body of the answer.
+    async fn finish(mut self) -> (u16, Value) {
+        self.stream
+            .write_all(&[self.last_byte])
+            .await
+            .expect("last byte sent");
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            self.stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("answered within 30 s")
+        .expect("read the answer");
+        let answer = String::from_utf8_lossy(&answer);
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status line: {answer}"));
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| serde_json::from_str(body).unwrap_or(Value::Null))
+            .unwrap_or(Value::Null);
+        (status, body)
+    }
+}
+
+async fn login_token(app: &TestApp, email: &str, password: &str) -> String {
+    let reply = app.login(email, password).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["user"]["token"].as_str().unwrap().to_owned()
+}
+
+/// A thief holding a stolen token starts a password change and holds back
+/// its last byte; the owner changes the password (ending every other
+/// session); the thief's change, finished afterwards, is refused and
+/// changes nothing.
+#[tokio::test]
+async fn a_password_change_whose_session_ended_while_its_body_was_held_back_is_refused() {
+    let app = spawn_app().await;
+    let owner = app.register("victim").await;
+    let stolen = login_token(&app, "victim@example.org", "password123").await;
+
+    let thief = HeldBack::send(
+        &app,
+        "PUT",
+        "/api/user",
+        &stolen,
+        &json!({"user": {"password": "the-thiefs-password"}}),
+    )
+    .await;
+    let changed = app
+        .put(
+            "/api/user",
+            Some(&owner),
+            json!({"user": {"password": "the-owners-password"}}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let (status, body) = thief.finish().await;
+
+    assert_eq!(status, 401, "the thief's change went through: {body}");
+    assert_eq!(body["errors"]["token"][0], "is invalid", "{body}");
+    assert_eq!(app.get("/api/user", Some(&owner)).await.status, 200);
+    assert_eq!(
+        app.login("victim@example.org", "the-thiefs-password")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        app.login("victim@example.org", "the-owners-password")
+            .await
+            .status,
+        200
+    );
+}
+
+/// An article whose body was still on its way when its session logged out
+/// is refused, and not written.
+#[tokio::test]
+async fn an_article_finished_after_its_session_logged_out_is_refused() {
+    let app = spawn_app().await;
+    let token = app.register("leaver").await;
+
+    let held = HeldBack::send(
+        &app,
+        "POST",
+        "/api/articles",
+        &token,
+        &json!({"article": {"title": "Too late", "description": "d", "body": "b", "tagList": []}}),
+    )
+    .await;
+    assert_eq!(
+        app.delete("/api/user/session", Some(&token)).await.status,
+        204
+    );
+    let (status, body) = held.finish().await;
+
+    assert_eq!(status, 401, "written after the logout: {body}");
+    let mut conn = app.db.connect().await;
+    assert_eq!(
+        select_texts(
+            &mut conn,
+            "SELECT count(*)::text AS value FROM articles WHERE title = 'Too late'"
+        )
+        .await,
+        ["0"]
+    );
+}
+
+/// What every write could change, as one text.
+const EVERYTHING: &str = "SELECT concat_ws(' | ', \
+     (SELECT string_agg(concat(username, ':', coalesce(bio, '-')), ',' ORDER BY id) FROM users), \
+     (SELECT string_agg(concat(slug, ':', title), ',' ORDER BY id) FROM articles), \
+     (SELECT string_agg(body, ',' ORDER BY id) FROM comments), \
+     (SELECT count(*) FROM favorites), (SELECT count(*) FROM follows)) AS value";
+
+/// Every authenticated write, the moment its session ends: the test holds
+/// the session's row locked, lets the request run into it, then ends the
+/// session and lets go. Each must answer 401 and change nothing: a write
+/// that checked its session only when its headers came would go through.
+#[tokio::test]
+async fn every_write_rechecks_its_session_in_the_transaction_that_writes() {
+    let app = spawn_app().await;
+    let author = app.register("writer").await;
+    app.register("other").await;
+    let kept = app.create_article(&author, "Kept", &[]).await;
+    let doomed = app.create_article(&author, "Doomed", &[]).await;
+    let comment = app
+        .post(
+            &format!("/api/articles/{kept}/comments"),
+            Some(&author),
+            json!({"comment": {"body": "first"}}),
+        )
+        .await;
+    let comment_id = comment.body["comment"]["id"].as_i64().expect("an id");
+    for setup in [
+        (Method::POST, format!("/api/articles/{kept}/favorite")),
+        (Method::POST, "/api/profiles/other/follow".to_owned()),
+    ] {
+        assert_eq!(
+            app.request(setup.0, &setup.1, Some(&author), None)
+                .await
+                .status,
+            200
+        );
+    }
+    let writes: Vec<(Method, String, Option<Value>)> = vec![
+        (
+            Method::PUT,
+            "/api/user".into(),
+            Some(json!({"user": {"bio": "changed"}})),
+        ),
+        (
+            Method::POST,
+            "/api/articles".into(),
+            Some(
+                json!({"article": {"title": "New", "description": "d", "body": "b", "tagList": []}}),
+            ),
+        ),
+        (
+            Method::PUT,
+            format!("/api/articles/{kept}"),
+            Some(json!({"article": {"title": "Renamed"}})),
+        ),
+        (Method::DELETE, format!("/api/articles/{doomed}"), None),
+        (
+            Method::POST,
+            format!("/api/articles/{doomed}/favorite"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/api/articles/{kept}/favorite"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/articles/{kept}/comments"),
+            Some(json!({"comment": {"body": "second"}})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/articles/{kept}/comments/{comment_id}"),
+            None,
+        ),
+        (Method::DELETE, "/api/profiles/other/follow".into(), None),
+        (Method::DELETE, "/api/user/session".into(), None),
+    ];
+
+    let mut conn = app.db.connect().await;
+    let mut watcher = app.db.connect().await;
+    let mut locker = app.db.connect().await;
+    for (method, path, body) in writes {
+        let token = login_token(&app, "writer@example.org", "password123").await;
+        let before = select_texts(&mut conn, EVERYTHING).await;
+
+        let (reply, waited) = across_the_end_of_its_session(
+            &mut locker,
+            &mut watcher,
+            app.request(method.clone(), &path, Some(&token), body),
+        )
+        .await;
+
+        assert_eq!(
+            reply.status, 401,
+            "{method} {path} (waited on the session: {waited}): {}",
+            reply.body
+        );
+        assert_eq!(reply.error("token"), "is invalid");
+        assert_eq!(
+            select_texts(&mut conn, EVERYTHING).await,
+            before,
+            "{method} {path} wrote"
+        );
+    }
+}
+
+/// Runs `request` while the newest session's row is locked; once the
+/// request waits on it (or has answered), ends that session, commits, and
+/// returns the answer, and whether the request had waited.
+async fn across_the_end_of_its_session(
+    locker: &mut AsyncPgConnection,
+    watcher: &mut AsyncPgConnection,
+    request: impl std::future::Future<Output = Reply>,
+) -> (Reply, bool) {
+    use diesel_async::RunQueryDsl;
+    const NEWEST: &str = "(SELECT max(id) FROM sessions)";
+    AnsiTransactionManager::begin_transaction(locker)
+        .await
+        .expect("begin");
+    diesel::sql_query(format!(
+        "SELECT id FROM sessions WHERE id = {NEWEST} FOR UPDATE"
+    ))
+    .execute(locker)
+    .await
+    .expect("lock the session");
+    let answered = AtomicBool::new(false);
+    let request = async {
+        let reply = request.await;
+        answered.store(true, Ordering::Release);
+        reply
+    };
+    let end_session = async {
+        let waited =
+            wait_for_a_lock_waiter(watcher, || AtomicBool::load(&answered, Ordering::Acquire))
+                .await;
+        diesel::sql_query(format!(
+            "UPDATE sessions SET revoked_at = now() WHERE id = {NEWEST}"
+        ))
+        .execute(locker)
+        .await
+        .expect("end the session");
+        AnsiTransactionManager::commit_transaction(locker)
+            .await
+            .expect("commit");
+        waited
+    };
+    tokio::join!(request, end_session)
+}
+
+/// Logins with the old password keep arriving while the owner changes it:
+/// each login reads the hash, spends the hashing time, then starts its
+/// session. Every session they got must be over once the change and they
+/// are done, whichever finished first: one started after the change's
+/// revocation, from a hash read before it, would outlive it.
+#[tokio::test]
+async fn logins_with_the_old_password_racing_its_change_keep_no_session() {
+    let app = spawn_app_with(&["--login-max-failures", "0"]).await;
+    let owner = app.register("racer").await;
+    let stop = AtomicBool::new(false);
+    let logins = (0..6).map(|_| async {
+        let mut tokens = Vec::new();
+        while !stop.load(Ordering::Acquire) {
+            let reply = app.login("racer@example.org", "password123").await;
+            match reply.status.as_u16() {
+                200 => tokens.push(reply.body["user"]["token"].as_str().unwrap().to_owned()),
+                // 503: the hashing queue, shared with the other tests.
+                401 | 503 => {}
+                other => panic!("login: {other} {}", reply.body),
+            }
+        }
+        tokens
+    });
+    let change = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let changed = app
+            .put(
+                "/api/user",
+                Some(&owner),
+                json!({"user": {"password": "changed-in-the-middle"}}),
+            )
+            .await;
+        assert_eq!(changed.status, 200, "{}", changed.body);
+        // Let the logins that read the old hash before the change finish.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        stop.store(true, Ordering::Release);
+    };
+    let (tokens, ()) = tokio::join!(futures_util::future::join_all(logins), change);
+
+    let tokens: Vec<String> = tokens.into_iter().flatten().collect();
+    assert!(!tokens.is_empty(), "no login got through before the change");
+    let mut alive = 0;
+    for token in &tokens {
+        if app.get("/api/user", Some(token)).await.status != 401 {
+            alive += 1;
+        }
+    }
+    assert_eq!(
+        alive,
+        0,
+        "{alive} of {} old-password sessions outlived the change",
+        tokens.len()
+    );
+    assert_eq!(app.get("/api/user", Some(&owner)).await.status, 200);
+}
+
+async fn change_password(app: &TestApp, token: &str, password: &str) -> Reply {
+    app.put(
+        "/api/user",
+        Some(token),
+        json!({"user": {"password": password}}),
+    )
+    .await
+}
+
+/// Password changes count per session and, twice that, per user (a new
+/// login gives no fresh budget): beyond them 429 with Retry-After, and
+/// the password stays as it was.
+#[tokio::test]
+async fn password_changes_have_a_budget_per_session_and_per_user() {
+    let app = spawn_app_with(&["--password-changes-per-session", "2"]).await;
+    let first = app.register("changer").await;
+    let email = "changer@example.org";
+
+    for password in ["first-change-1", "first-change-2"] {
+        assert_eq!(change_password(&app, &first, password).await.status, 200);
+    }
+    let refused = change_password(&app, &first, "first-change-3").await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.error("password"), "changed too often; retry later");
+
+    let second = login_token(&app, email, "first-change-2").await;
+    for password in ["second-change-1", "second-change-2"] {
+        assert_eq!(change_password(&app, &second, password).await.status, 200);
+    }
+    assert_eq!(
+        change_password(&app, &second, "second-change-3")
+            .await
+            .status,
+        429,
+        "the session's budget"
+    );
+    let third = login_token(&app, email, "second-change-2").await;
+    assert_eq!(
+        change_password(&app, &third, "third-change-1").await.status,
+        429,
+        "the user's budget"
+    );
+    assert_eq!(app.login(email, "second-change-2").await.status, 200);
+    // Other changes to the account are not password changes.
+    let bio = app
+        .put(
+            "/api/user",
+            Some(&third),
+            json!({"user": {"bio": "still here"}}),
+        )
+        .await;
+    assert_eq!(bio.status, 200, "{}", bio.body);
+}
+
+/// The seeded demo account renames its email while demo logins are
+/// allowed (development); a production server on the same database still
+/// knows it, and refuses its login under the new email.
+#[tokio::test]
+async fn the_demo_account_stays_refused_in_production_after_changing_its_email() {
+    let development = spawn_app().await;
+    let demo = login_token(&development, "demo@example.com", "conduit-demo").await;
+    let renamed = development
+        .put(
+            "/api/user",
+            Some(&demo),
+            json!({"user": {"email": "renamed-demo@example.org"}}),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    let db = development.stop().await;
+
+    let production = crate::helpers::spawn_app_on(db, &["--env", "production"]).await;
+    let refused = production
+        .login("renamed-demo@example.org", "conduit-demo")
+        .await;
+
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(refused.error("credentials"), "invalid");
+    production.register("someone").await;
+    assert_eq!(
+        production
+            .login("someone@example.org", "password123")
+            .await
+            .status,
+        200,
+        "other accounts log in"
+    );
+}
+
+/// Two logouts of one session at once (the test holds the session's row
+/// so that both are on it together): one ends it, the other is a 401,
+/// neither a 500 (two transactions each holding the row shared and then
+/// updating it would deadlock).
+#[tokio::test]
+async fn two_logouts_of_one_session_at_once_end_it_once() {
+    use diesel_async::RunQueryDsl;
+    let app = spawn_app().await;
+    let token = app.register("twice").await;
+    let mut locker = app.db.connect().await;
+    let mut watcher = app.db.connect().await;
+    AnsiTransactionManager::begin_transaction(&mut locker)
+        .await
+        .expect("begin");
+    diesel::sql_query("SELECT id FROM sessions FOR UPDATE")
+        .execute(&mut locker)
+        .await
+        .expect("lock the session");
+
+    let logouts = async {
+        tokio::join!(
+            app.delete("/api/user/session", Some(&token)),
+            app.delete("/api/user/session", Some(&token))
+        )
+    };
+    let release = async {
+        wait_for_a_lock_waiter(&mut watcher, || false).await;
+        // Both on the row, on a busy host too.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        AnsiTransactionManager::commit_transaction(&mut locker)
+            .await
+            .expect("commit");
+    };
+    let ((first, second), ()) = tokio::join!(logouts, release);
+
+    let mut statuses = [first.status.as_u16(), second.status.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [204, 401], "{} / {}", first.body, second.body);
+    assert_eq!(app.get("/api/user", Some(&token)).await.status, 401);
+}
