@@ -69,8 +69,13 @@ impl Application {
         // not up yet, the first request opens one, as without this.
         db::warm_up(&db, known.clone());
         let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
-        let schema_version = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
-        metrics.set_schema_version(schema_version.as_deref());
+        let schema = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
+        metrics.set_schema_version(schema.version.as_deref());
+        metrics.set_migrations_out_of_order(schema.out_of_order);
+        if let Some(differences) = schema.drift {
+            metrics.set_schema_drift(differences);
+        }
+        let drift_metrics = metrics.clone();
 
         let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),
@@ -116,10 +121,17 @@ impl Application {
         .run();
         tracing::info!(%address, "listening on http://{address}");
         // What /ready does not need waits until the server is up: the
-        // demo-account check, then the purge of dead rows.
+        // drift check (unless strict), the demo-account check, then the
+        // purge of dead rows.
         let demo_check = (settings.environment == Environment::Production)
             .then_some(settings.auth.demo_login_allowed);
+        let drift_check = schema.deferred_drift_check;
         let purge = tokio::spawn(async move {
+            if let Some(check) = drift_check {
+                if let Some(differences) = check.run().await {
+                    drift_metrics.set_schema_drift(differences);
+                }
+            }
             if let Some(login_allowed) = demo_check {
                 auth::demo::warn_if_present(&db, login_allowed).await;
             }

@@ -6,6 +6,7 @@ mod support;
 
 mod boot;
 mod faults;
+mod guard_rails;
 mod hardening;
 mod migrations;
 mod secrets;
