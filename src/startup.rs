@@ -125,13 +125,15 @@ impl Application {
         // purge of dead rows.
         let demo_check = (settings.environment == Environment::Production)
             .then_some(settings.auth.demo_login_allowed);
-        let drift_check = schema.deferred_drift_check;
-        let purge = tokio::spawn(async move {
-            if let Some(check) = drift_check {
+        // On its own task and connection: the purge keeps its schedule.
+        if let Some(check) = schema.deferred_drift_check {
+            tokio::spawn(async move {
                 if let Some(differences) = check.run().await {
                     drift_metrics.set_schema_drift(differences);
                 }
-            }
+            });
+        }
+        let purge = tokio::spawn(async move {
             if let Some(login_allowed) = demo_check {
                 auth::demo::warn_if_present(&db, login_allowed).await;
             }

@@ -161,6 +161,23 @@ pub(super) fn forget(conn: &mut BlockingPgConnection, version: &str) -> Result<(
     Ok(())
 }
 
+/// The recorded checksums by version (the table created if missing).
+fn recorded_checksums(
+    conn: &mut BlockingPgConnection,
+) -> Result<HashMap<String, String>, MigrationError> {
+    use diesel::RunQueryDsl;
+
+    ensure_table(conn)?;
+    Ok(__conduit_migration_checksums::table
+        .select((
+            __conduit_migration_checksums::version,
+            __conduit_migration_checksums::up_sql_sha256,
+        ))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// After a run: records the checksums of applied migrations that have none
 /// yet (applied before checksums were kept, or by diesel_cli) and returns
 /// the applied versions whose up.sql has changed since.
@@ -169,17 +186,7 @@ pub(super) fn verify(
     current: &BTreeMap<String, String>,
     applied: &[String],
 ) -> Result<Vec<String>, MigrationError> {
-    use diesel::RunQueryDsl;
-
-    ensure_table(conn)?;
-    let recorded: HashMap<String, String> = __conduit_migration_checksums::table
-        .select((
-            __conduit_migration_checksums::version,
-            __conduit_migration_checksums::up_sql_sha256,
-        ))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
+    let recorded = recorded_checksums(conn)?;
     let (modified, unrecorded) = compare(current, &recorded, applied);
     for version in &unrecorded {
         record(conn, version, &current[version])?;
@@ -203,17 +210,7 @@ pub(super) fn repair(
     current: &BTreeMap<String, String>,
     applied: &[String],
 ) -> Result<Vec<RepairedChecksum>, MigrationError> {
-    use diesel::RunQueryDsl;
-
-    ensure_table(conn)?;
-    let recorded: HashMap<String, String> = __conduit_migration_checksums::table
-        .select((
-            __conduit_migration_checksums::version,
-            __conduit_migration_checksums::up_sql_sha256,
-        ))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
+    let recorded = recorded_checksums(conn)?;
     let (modified, unrecorded) = compare(current, &recorded, applied);
     let mut repaired = Vec::with_capacity(modified.len());
     for version in modified.iter().chain(&unrecorded) {

@@ -136,13 +136,7 @@ pub async fn repair_checksums(
     limits: LockLimits,
 ) -> Result<Vec<RepairedChecksum>, MigrationError> {
     under_lock(conn, limits, move |conn| {
-        let mut applied: Vec<String> = conn
-            .applied_migrations()
-            .map_err(MigrationError::Bookkeeping)?
-            .iter()
-            .map(|v| v.to_string())
-            .collect();
-        applied.reverse();
+        let applied = applied_oldest_first(conn)?;
         checksums::repair(conn, &set.checksums()?, &applied)
     })
     .await
@@ -266,13 +260,7 @@ fn apply_pending(
     // Nothing of it outlives the run, even on a server session that a
     // pooler would hand to someone else afterwards.
     conn.batch_execute("RESET synchronous_commit")?;
-    let mut versions: Vec<String> = conn
-        .applied_migrations()
-        .map_err(MigrationError::Bookkeeping)?
-        .iter()
-        .map(|v| v.to_string())
-        .collect();
-    versions.reverse();
+    let versions = applied_oldest_first(conn)?;
     let schema_version = versions.last().cloned();
     let modified = checksums::verify(conn, &checksums, &versions)?;
     let unknown: Vec<String> = versions
@@ -296,6 +284,18 @@ fn apply_pending(
         unknown,
         modified,
     })
+}
+
+/// The applied versions, oldest first (diesel lists the newest first).
+fn applied_oldest_first(conn: &mut BlockingPgConnection) -> Result<Vec<String>, MigrationError> {
+    let mut versions: Vec<String> = conn
+        .applied_migrations()
+        .map_err(MigrationError::Bookkeeping)?
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    versions.reverse();
+    Ok(versions)
 }
 
 fn backend_pid(conn: &mut BlockingPgConnection) -> Result<i32, MigrationError> {
