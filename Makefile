@@ -51,14 +51,29 @@ db-psql: db-up ## Open psql on the database
 	@$(DEV_DB) psql
 
 ##@ Migrations
-.PHONY: diesel-cli migrate redo migration reset-db schema-check
+.PHONY: diesel-cli migrate redo migration reset-db schema-check expected-schema
+EXPECTED_SCHEMA := src/db/migrations/expected_schema.txt
+DESCRIBE_SCHEMA := src/db/migrations/describe_schema.sql
 diesel-cli: rust
 	@command -v diesel >/dev/null 2>&1 || { \
 	  echo "installing diesel_cli $(DIESEL_CLI_VERSION) (postgres only; about 2 minutes)"; \
 	  cargo install diesel_cli --version $(DIESEL_CLI_VERSION) --no-default-features --features postgres --locked; }
 
-migrate: db-up diesel-cli ## Apply pending migrations and regenerate src/schema.rs
+migrate: db-up diesel-cli ## Apply pending migrations and regenerate src/schema.rs and the expected schema
 	diesel migration run $(DIESEL_MIGRATION_FLAGS)
+	@$(MAKE) --no-print-directory expected-schema
+
+# What the drift check compares the live schema with: described from a
+# fresh database with every migration applied (never from the dev database,
+# which may have drifted itself).
+expected-schema: db-up diesel-cli ## Regenerate src/db/migrations/expected_schema.txt from a fresh database
+	@name="conduit_expected_schema_$$$$"; \
+	  $(DEV_DB) create "$$name" >/dev/null; \
+	  trap '$(DEV_DB) drop "'"$$name"'" >/dev/null' EXIT; \
+	  url="$$(sed -E "s|/[^/?]+(\?.*)?$$|/$$name\1|" <<<"$(DB_URL)")"; \
+	  DATABASE_URL="$$url" diesel migration run >/dev/null; \
+	  psql "$$url" -X -q -A -t -v ON_ERROR_STOP=1 -f $(DESCRIBE_SCHEMA) > $(EXPECTED_SCHEMA); \
+	  echo "wrote $(EXPECTED_SCHEMA)"
 
 redo: db-up diesel-cli ## Revert the newest migration and apply it again
 	diesel migration redo $(DIESEL_MIGRATION_FLAGS)
@@ -73,12 +88,16 @@ reset-db: db-up diesel-cli ## Drop the database (even with clients connected), r
 	@$(DEV_DB) reset
 	diesel migration run $(DIESEL_MIGRATION_FLAGS)
 
-schema-check: db-up diesel-cli ## Fail when src/schema.rs differs from what the migrations produce
+schema-check: db-up diesel-cli ## Fail when src/schema.rs or the expected schema differs from what the migrations produce
 	@name="conduit_schema_check_$$$$"; \
 	  $(DEV_DB) create "$$name" >/dev/null; \
 	  trap '$(DEV_DB) drop "'"$$name"'" >/dev/null' EXIT; \
-	  DATABASE_URL="$$(sed -E "s|/[^/?]+(\?.*)?$$|/$$name\1|" <<<"$(DB_URL)")" diesel migration run --locked-schema \
-	  && echo "src/schema.rs matches the migrations"
+	  url="$$(sed -E "s|/[^/?]+(\?.*)?$$|/$$name\1|" <<<"$(DB_URL)")"; \
+	  DATABASE_URL="$$url" diesel migration run --locked-schema \
+	  && echo "src/schema.rs matches the migrations" \
+	  && psql "$$url" -X -q -A -t -v ON_ERROR_STOP=1 -f $(DESCRIBE_SCHEMA) | diff -u $(EXPECTED_SCHEMA) - \
+	  && echo "$(EXPECTED_SCHEMA) matches the migrations" \
+	  || { echo "run \`make expected-schema\` and commit $(EXPECTED_SCHEMA)"; exit 1; }
 
 ##@ Checks
 .PHONY: test lint conformance fuzz-api fuzz-spec

@@ -27,7 +27,7 @@ pub enum Command {
     Healthcheck,
 }
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum MigrateAction {
     /// Apply every pending migration.
     Run,
@@ -41,6 +41,19 @@ pub enum MigrateAction {
     Revert,
     /// Roll back the most recently applied migration and apply it again.
     Redo,
+    /// Re-record the checksums of applied migrations whose up.sql changed
+    /// (a harmless edit), printing each old and new checksum.
+    Repair,
+    /// Compare the live schema with the one the applied migrations make:
+    /// one line per difference; exit 0 when there is none, 1 otherwise.
+    Verify,
+    /// Adopt a database that has the schema but no migration history:
+    /// check that its schema is what the migrations up to VERSION make,
+    /// then record them as applied without running them.
+    Baseline {
+        /// The newest migration version the database's schema already has.
+        version: String,
+    },
 }
 
 impl Cli {

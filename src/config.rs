@@ -131,6 +131,20 @@ pub struct SettingsArgs {
     #[arg(long, env = "CONDUIT_MIGRATION_LOCK_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     pub migration_lock_timeout: Duration,
 
+    /// How many times a migration that gave up on a table lock (see
+    /// CONDUIT_MIGRATION_LOCK_TIMEOUT) is tried again, with exponential
+    /// backoff and jitter; each failure names the sessions that blocked it.
+    #[arg(long, env = "CONDUIT_MIGRATION_LOCK_RETRIES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=20), global = true)]
+    pub migration_lock_retries: u32,
+
+    /// Apply pending migrations whose version sorts below the newest
+    /// applied one (merged from a branch after it ran), in version order,
+    /// instead of refusing to migrate.
+    #[arg(long = "allow-out-of-order", env = "CONDUIT_MIGRATION_ALLOW_OUT_OF_ORDER", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true",
+          value_parser = BoolishValueParser::new(), global = true)]
+    pub allow_out_of_order: bool,
+
     /// Refuse to start when the database holds migrations this binary does
     /// not know, or applied migrations whose SQL has changed since.
     #[arg(long, env = "CONDUIT_STRICT_SCHEMA", default_value_t = false, action = ArgAction::Set,
@@ -313,6 +327,7 @@ pub struct Settings {
     pub environment: Environment,
     pub migrate_on_start: bool,
     pub strict_schema: bool,
+    pub allow_out_of_order: bool,
     pub shutdown_timeout: Duration,
     pub shutdown_readiness_delay: Duration,
     pub migrations: MigrationSet,
@@ -416,6 +431,7 @@ impl SettingsArgs {
             migration_locks: LockLimits {
                 migration_lock_wait: self.migration_lock_wait_secs,
                 table_lock_timeout: self.migration_lock_timeout,
+                table_lock_retries: self.migration_lock_retries,
             },
         })
     }
@@ -435,6 +451,7 @@ impl SettingsArgs {
             environment: self.environment,
             migrate_on_start: self.migrate_on_start,
             strict_schema: self.strict_schema,
+            allow_out_of_order: self.allow_out_of_order,
             shutdown_timeout: self.shutdown_timeout_secs,
             shutdown_readiness_delay: self.topology.shutdown_readiness_delay,
             migrations: self.migration_set(),
@@ -641,6 +658,14 @@ impl Endpoint {
     /// tell who holds a connection.
     pub fn connection_url(&self, application_name: &str) -> String {
         self.url.with_application_name(application_name)
+    }
+
+    /// The same server and credentials, another database (a scratch one).
+    pub fn with_database(&self, database: &str) -> Endpoint {
+        Endpoint {
+            url: self.url.with_database(database),
+            tls: self.tls.clone(),
+        }
     }
 
     /// Hosts, ports and database, for messages: never the user or the

@@ -17,6 +17,8 @@ pub struct Metrics {
     pool_in_use: IntGauge,
     pool_waiting: IntGauge,
     schema_version: IntGauge,
+    schema_drift: IntGauge,
+    migrations_out_of_order: IntGauge,
     db_queries: IntCounter,
 }
 
@@ -54,6 +56,14 @@ impl Metrics {
                 "schema_version",
                 "Newest applied migration version (0: none)",
             ),
+            schema_drift: gauge(
+                "schema_drift",
+                "Differences between the live schema and the one the applied migrations make (-1: not checked)",
+            ),
+            migrations_out_of_order: gauge(
+                "migrations_out_of_order",
+                "Pending migrations whose version sorts below the newest applied one",
+            ),
             db_queries: IntCounter::new(
                 "db_queries_total",
                 "SQL statements run by pooled connections",
@@ -71,6 +81,8 @@ impl Metrics {
             Box::new(metrics.pool_in_use.clone()),
             Box::new(metrics.pool_waiting.clone()),
             Box::new(metrics.schema_version.clone()),
+            Box::new(metrics.schema_drift.clone()),
+            Box::new(metrics.migrations_out_of_order.clone()),
             Box::new(metrics.db_queries.clone()),
         ] {
             metrics
@@ -78,6 +90,7 @@ impl Metrics {
                 .register(collector)
                 .expect("each metric is registered once");
         }
+        metrics.schema_drift.set(-1);
         metrics
     }
 
@@ -99,6 +112,16 @@ impl Metrics {
     pub fn set_schema_version(&self, version: Option<&str>) {
         let numeric = version.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
         self.schema_version.set(numeric);
+    }
+
+    /// Records how many objects differ from the expected schema.
+    pub fn set_schema_drift(&self, differences: usize) {
+        self.schema_drift.set(differences as i64);
+    }
+
+    /// Records how many pending migrations sort below the newest applied.
+    pub fn set_migrations_out_of_order(&self, count: usize) {
+        self.migrations_out_of_order.set(count as i64);
     }
 
     /// The text exposition, with the pool read at scrape time.

@@ -91,13 +91,18 @@ impl Application {
         // not up yet, the first request opens one, as without this.
         db::warm_up(&db, known.clone());
         let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
-        let schema_version = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
-        metrics.set_schema_version(schema_version.as_deref());
+        let schema = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
+        metrics.set_schema_version(schema.version.as_deref());
+        metrics.set_migrations_out_of_order(schema.out_of_order);
+        if let Some(differences) = schema.drift {
+            metrics.set_schema_drift(differences);
+        }
         // Before serving, so that every account's name is compared from
         // the first request on; only where the keys' columns exist.
-        if schema_version.as_deref() >= Some(db::identity_keys::SINCE_MIGRATION) {
+        if schema.version.as_deref() >= Some(db::identity_keys::SINCE_MIGRATION) {
             db::identity_keys::key_accounts_at_boot(&db).await;
         }
+        let drift_metrics = metrics.clone();
 
         let bind_error = |source| StartupError::Bind {
             address: settings.listen.clone(),
@@ -152,10 +157,19 @@ impl Application {
         .map_err(bind_error)?;
         tracing::info!(%address, max_connections, "listening on http://{address}");
         // What /ready does not need waits until the server is up: the
-        // demo-account check, then the purge of dead rows.
+        // drift check (unless strict), the demo-account check, then the
+        // purge of dead rows.
         let demo_check = (settings.environment == Environment::Production)
             .then_some(settings.auth.demo_login_allowed);
         let purge_pause = db::purge::pause_between_rounds(settings.auth.throttle.window);
+        // On its own task and connection: the purge keeps its schedule.
+        if let Some(check) = schema.deferred_drift_check {
+            tokio::spawn(async move {
+                if let Some(differences) = check.run().await {
+                    drift_metrics.set_schema_drift(differences);
+                }
+            });
+        }
         let purge = tokio::spawn(async move {
             if let Some(login_allowed) = demo_check {
                 auth::demo::warn_if_present(&db, login_allowed).await;

@@ -1,5 +1,6 @@
-//! `conduit migrate run|status|revert|redo`: the migration runner from the
-//! command line, under the same lock as a booting server.
+//! `conduit migrate run|status|revert|redo|repair|verify|baseline`: the
+//! migration runner from the command line, under the same lock and the
+//! same checks as a booting server.
 
 use std::process::ExitCode;
 
@@ -9,22 +10,85 @@ use super::CommandError;
 use crate::cli::MigrateAction;
 use crate::config::SettingsArgs;
 use crate::db;
-use crate::db::migrations::{self, MigrationError, MigrationSet};
+use crate::db::migrations::{self, Baseline, MigrationError, MigrationSet, RunOptions};
 
 pub async fn run(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode, CommandError> {
     let database = args.database()?;
     let set = args.migration_set();
-    let conn = db::wait_for_database(&database, "conduit-migrate").await?;
+    let mut conn = db::wait_for_database(&database, "conduit-migrate").await?;
     let limits = database.migration_locks;
     match action {
         MigrateAction::Run => {
-            migrations::run_pending(conn, set, limits).await?;
+            let known = set.catalog()?;
+            let state = migrations::schema_state(&conn, &known)
+                .await
+                .map_err(MigrationError::Database)?;
+            // As at boot: a binary that would refuse the database must
+            // not change it first.
+            if args.strict_schema {
+                migrations::refuse_when_strict(&conn, &set, &state).await?;
+            }
+            let options = RunOptions {
+                limits,
+                allow_out_of_order: args.allow_out_of_order,
+                watch_from: Some(database.migrations.clone()),
+            };
+            let report = migrations::run_pending(conn, set, options).await?;
+            migrations::report_schema_problems(
+                &report.unknown,
+                &report.modified,
+                args.strict_schema,
+            )?;
         }
         MigrateAction::Revert => {
             migrations::revert_last(conn, set, limits).await?;
         }
         MigrateAction::Redo => {
             migrations::redo_last(conn, set, limits).await?;
+        }
+        MigrateAction::Repair => {
+            let repaired = migrations::repair_checksums(conn, set, limits).await?;
+            for fixed in &repaired {
+                println!(
+                    "repaired {}: checksum {} -> {}",
+                    fixed.version, fixed.old, fixed.new
+                );
+            }
+            if repaired.is_empty() {
+                println!("nothing to repair: every applied migration matches its up.sql");
+            }
+        }
+        MigrateAction::Verify => {
+            let differences = migrations::verify(&mut conn, &database.migrations, &set).await?;
+            for difference in &differences {
+                println!("{difference}");
+            }
+            if !differences.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("no drift: the live schema is what the applied migrations make");
+        }
+        MigrateAction::Baseline { version } => {
+            match migrations::baseline(conn, &database.migrations, set, &version, limits).await? {
+                Baseline::Recorded(names) => {
+                    for name in &names {
+                        println!("recorded {name} as applied (not run)");
+                    }
+                    println!(
+                        "baselined at {version}: `conduit migrate run` applies what comes after"
+                    );
+                }
+                Baseline::Differs(differences) => {
+                    for difference in &differences {
+                        println!("{difference}");
+                    }
+                    eprintln!(
+                        "conduit: refusing to baseline at {version}: the live schema differs from what the migrations up to {version} make in {} place(s), listed above; nothing was recorded",
+                        differences.len()
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
         }
         MigrateAction::Status { check } => {
             let pending = print_status(&conn, &set).await?;
@@ -49,6 +113,8 @@ async fn print_status(
     for migration in &known {
         let mark = if state.applied.contains(&migration.version) {
             "applied"
+        } else if state.out_of_order.contains(&migration.version) {
+            "out of order"
         } else {
             "pending"
         };
@@ -64,8 +130,16 @@ async fn print_status(
             "modified"
         );
     }
+    let out_of_order = if state.out_of_order.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} out of order: below the newest applied, refused without --allow-out-of-order)",
+            state.out_of_order.len()
+        )
+    };
     println!(
-        "schema version: {}, {} pending",
+        "schema version: {}, {} pending{out_of_order}",
         state.version().unwrap_or("none"),
         state.pending.len()
     );

@@ -32,7 +32,7 @@ pub async fn run(cli: &Cli) -> Result<ExitCode, CommandError> {
     let args = &cli.settings;
     match cli.chosen_command() {
         Command::Serve => serve::run(args).await,
-        Command::Migrate { action } => migrate::run(args, *action).await,
+        Command::Migrate { action } => migrate::run(args, action.clone()).await,
         Command::Healthcheck => Ok(healthcheck::run(&args.listen).await),
     }
 }

@@ -162,6 +162,32 @@ impl PgUrl {
         format!("{}{separator}application_name={name}", self.url)
     }
 
+    /// The same URL naming another database: the path replaced, any
+    /// `dbname` parameter dropped.
+    pub fn with_database(&self, database: &str) -> Self {
+        let scheme_end = self.url.find("://").map_or(0, |i| i + 3);
+        let authority_end = self.url[scheme_end..]
+            .find(['/', '?'])
+            .map_or(self.url.len(), |i| scheme_end + i);
+        let (head, tail) = self.url.split_at(authority_end);
+        let kept: Vec<&str> = tail
+            .split_once('?')
+            .into_iter()
+            .flat_map(|(_, query)| query.split('&'))
+            .filter(|pair| !pair.starts_with("dbname="))
+            .collect();
+        let name =
+            percent_encoding::utf8_percent_encode(database, percent_encoding::NON_ALPHANUMERIC);
+        let mut url = format!("{head}/{name}");
+        if !kept.is_empty() {
+            url.push('?');
+            url.push_str(&kept.join("&"));
+        }
+        let mut config = self.config.clone();
+        config.dbname(database);
+        Self { url, config }
+    }
+
     /// The hosts, ports and database, for messages: never the user or the
     /// password. `h1:5432,h2:5433/db`; a socket directory shows as its path.
     pub fn target(&self) -> String {

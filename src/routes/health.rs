@@ -83,6 +83,9 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         }
     };
     state.metrics.set_schema_version(schema.version());
+    state
+        .metrics
+        .set_migrations_out_of_order(schema.out_of_order.len());
     let (status, label, reason) = if schema.pending.is_empty() {
         (StatusCode::OK, "ready", None)
     } else {

@@ -155,7 +155,10 @@ async fn a_migration_stuck_behind_a_long_transaction_fails_with_a_clear_message(
     let (status, output) = run_conduit(
         Some(&db.url()),
         &["migrate", "run", "--migrations-dir", &dir],
-        &[("CONDUIT_MIGRATION_LOCK_TIMEOUT", "1s")],
+        &[
+            ("CONDUIT_MIGRATION_LOCK_TIMEOUT", "1s"),
+            ("CONDUIT_MIGRATION_LOCK_RETRIES", "0"),
+        ],
     )
     .await;
     holder.batch_execute("ROLLBACK").await.unwrap();

@@ -7,6 +7,7 @@ mod support;
 mod boot;
 mod demo_account;
 mod faults;
+mod guard_rails;
 mod hardening;
 mod hashing_lanes;
 mod migrations;

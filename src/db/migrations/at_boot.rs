@@ -1,19 +1,61 @@
 //! What a booting server does about the schema: migrate on its dedicated
 //! connection (or, with migrate-on-start off, only look), then compare the
-//! database's migrations with the binary's.
+//! database's migrations with the binary's, and its schema with the one
+//! they make.
 
 use diesel_async::AsyncPgConnection;
 
-use super::{modified_migrations, run_pending, schema_state, KnownMigration, MigrationError};
+use super::{
+    drift, modified_migrations, refuse_when_strict, report_schema_problems,
+    run_pending_keeping_connection, schema_state, KnownMigration, MigrationError, MigrationSet,
+    RunOptions, SchemaState,
+};
 use crate::config::Settings;
 
-/// Brings the schema up to date as `settings` ask; returns the schema
-/// version the database is at.
+/// What boot found, for the metrics and for what runs once serving.
+pub struct SchemaAtBoot {
+    /// The newest applied version.
+    pub version: Option<String>,
+    /// Pending migrations below the newest applied one (boot refuses them
+    /// when it migrates; with migrate-on-start off they stay pending).
+    pub out_of_order: usize,
+    /// Differences between the live schema and the expected one, when
+    /// boot already knows them (under CONDUIT_STRICT_SCHEMA).
+    pub drift: Option<usize>,
+    /// The drift check left for once the server is up: without
+    /// CONDUIT_STRICT_SCHEMA, /ready does not wait for it.
+    pub deferred_drift_check: Option<DriftCheck>,
+}
+
+/// A drift check to run later, on the migration connection.
+pub struct DriftCheck {
+    conn: AsyncPgConnection,
+}
+
+impl DriftCheck {
+    /// Logs each difference (`schema drift: ...`); returns how many there
+    /// are, or `None` when the check itself failed (logged).
+    pub async fn run(mut self) -> Option<usize> {
+        match drift::drift_from_embedded(&mut self.conn).await {
+            Ok(differences) => {
+                // Never strict here: strict boots check before serving.
+                let _ = drift::report_drift(&differences, false);
+                Some(differences.len())
+            }
+            Err(error) => {
+                tracing::warn!(error = %crate::error_chain::Chain(&error), "could not check the schema for drift");
+                None
+            }
+        }
+    }
+}
+
+/// Brings the schema up to date as `settings` ask.
 pub async fn bring_schema_up_to_date(
     conn: AsyncPgConnection,
     settings: &Settings,
     known: &[KnownMigration],
-) -> Result<Option<String>, MigrationError> {
+) -> Result<SchemaAtBoot, MigrationError> {
     // Read first, without the lock: most boots find nothing to apply, and
     // then skip the lock and the harness.
     let state = schema_state(&conn, known)
@@ -23,61 +65,67 @@ pub async fn bring_schema_up_to_date(
     // Strict: refuse before applying anything, not after (a binary that
     // would refuse the database must not change it first).
     if will_migrate && settings.strict_schema {
-        let modified = modified_migrations(&conn, &settings.migrations, &state.applied).await?;
-        check_schema(&state.unknown, &modified, true)?;
+        refuse_when_strict(&conn, &settings.migrations, &state).await?;
     }
-    let (version, unknown, modified) = if will_migrate {
-        let report = run_pending(
+    let (version, unknown, modified, pending, out_of_order, conn) = if will_migrate {
+        let options = RunOptions {
+            limits: settings.database.migration_locks,
+            allow_out_of_order: settings.allow_out_of_order,
+            watch_from: Some(settings.database.migrations.clone()),
+        };
+        let (report, conn) =
+            run_pending_keeping_connection(conn, settings.migrations.clone(), options).await?;
+        (
+            report.schema_version,
+            report.unknown,
+            report.modified,
+            false,
+            0,
             conn,
-            settings.migrations.clone(),
-            settings.database.migration_locks,
         )
-        .await?;
-        (report.schema_version, report.unknown, report.modified)
     } else {
         let shown = state.version().unwrap_or("none");
         if state.pending.is_empty() {
             tracing::info!(schema_version = shown, "schema up to date at {shown}");
         } else {
-            tracing::warn!(
-                pending = ?state.pending,
-                "CONDUIT_MIGRATE_ON_START is off and migrations are pending: /ready answers 503 until `conduit migrate run` applies them"
-            );
+            warn_pending(&state);
         }
         let modified = modified_migrations(&conn, &settings.migrations, &state.applied).await?;
-        (state.version().map(str::to_owned), state.unknown, modified)
+        (
+            state.version().map(str::to_owned),
+            state.unknown,
+            modified,
+            !state.pending.is_empty(),
+            state.out_of_order.len(),
+            conn,
+        )
     };
-    check_schema(&unknown, &modified, settings.strict_schema)?;
-    Ok(version)
+    report_schema_problems(&unknown, &modified, settings.strict_schema)?;
+    // The checked-in description is of every embedded migration applied:
+    // with some pending, or some unknown, there is nothing to compare with.
+    let comparable =
+        matches!(settings.migrations, MigrationSet::Embedded) && !pending && unknown.is_empty();
+    let mut at_boot = SchemaAtBoot {
+        version,
+        out_of_order,
+        drift: None,
+        deferred_drift_check: None,
+    };
+    if comparable && settings.strict_schema {
+        let mut conn = conn;
+        let differences = drift::drift_from_embedded(&mut conn).await?;
+        drift::report_drift(&differences, true)?;
+        at_boot.drift = Some(0);
+    } else if comparable {
+        at_boot.deferred_drift_check = Some(DriftCheck { conn });
+    }
+    Ok(at_boot)
 }
 
-/// Says what differs between the database's migrations and the binary's;
-/// under CONDUIT_STRICT_SCHEMA, refuses to start instead.
-fn check_schema(
-    unknown: &[String],
-    modified: &[String],
-    strict: bool,
-) -> Result<(), MigrationError> {
-    let mut problems = Vec::new();
-    if !unknown.is_empty() {
-        problems.push(format!(
-            "the database has migrations this binary does not know: {} (a newer binary applied them)",
-            unknown.join(", ")
-        ));
-    }
-    if !modified.is_empty() {
-        problems.push(format!(
-            "applied migrations whose up.sql changed since they ran: {}",
-            modified.join(", ")
-        ));
-    }
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let message = problems.join("; ");
-    if strict {
-        return Err(MigrationError::SchemaMismatch(message));
-    }
-    tracing::warn!(unknown = ?unknown, modified = ?modified, "{message}");
-    Ok(())
+fn warn_pending(state: &SchemaState) {
+    tracing::warn!(
+        pending = ?state.pending,
+        out_of_order = ?state.out_of_order,
+        "CONDUIT_MIGRATE_ON_START is off and migrations are pending: /ready answers 503 until `conduit migrate run` applies them"
+    );
 }

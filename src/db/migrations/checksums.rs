@@ -161,6 +161,23 @@ pub(super) fn forget(conn: &mut BlockingPgConnection, version: &str) -> Result<(
     Ok(())
 }
 
+/// The recorded checksums by version (the table created if missing).
+fn recorded_checksums(
+    conn: &mut BlockingPgConnection,
+) -> Result<HashMap<String, String>, MigrationError> {
+    use diesel::RunQueryDsl;
+
+    ensure_table(conn)?;
+    Ok(__conduit_migration_checksums::table
+        .select((
+            __conduit_migration_checksums::version,
+            __conduit_migration_checksums::up_sql_sha256,
+        ))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// After a run: records the checksums of applied migrations that have none
 /// yet (applied before checksums were kept, or by diesel_cli) and returns
 /// the applied versions whose up.sql has changed since.
@@ -169,20 +186,42 @@ pub(super) fn verify(
     current: &BTreeMap<String, String>,
     applied: &[String],
 ) -> Result<Vec<String>, MigrationError> {
-    use diesel::RunQueryDsl;
-
-    ensure_table(conn)?;
-    let recorded: HashMap<String, String> = __conduit_migration_checksums::table
-        .select((
-            __conduit_migration_checksums::version,
-            __conduit_migration_checksums::up_sql_sha256,
-        ))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
+    let recorded = recorded_checksums(conn)?;
     let (modified, unrecorded) = compare(current, &recorded, applied);
     for version in &unrecorded {
         record(conn, version, &current[version])?;
     }
     Ok(modified)
+}
+
+/// An applied migration whose recorded checksum `repair` replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairedChecksum {
+    pub version: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// Records the current checksum of every applied migration whose up.sql
+/// changed since it ran (and of those with none recorded); returns the
+/// changed ones with both checksums.
+pub(super) fn repair(
+    conn: &mut BlockingPgConnection,
+    current: &BTreeMap<String, String>,
+    applied: &[String],
+) -> Result<Vec<RepairedChecksum>, MigrationError> {
+    let recorded = recorded_checksums(conn)?;
+    let (modified, unrecorded) = compare(current, &recorded, applied);
+    let mut repaired = Vec::with_capacity(modified.len());
+    for version in modified.iter().chain(&unrecorded) {
+        record(conn, version, &current[version])?;
+    }
+    for version in modified {
+        repaired.push(RepairedChecksum {
+            old: recorded[&version].clone(),
+            new: current[&version].clone(),
+            version,
+        });
+    }
+    Ok(repaired)
 }

@@ -6,8 +6,15 @@
 
 mod at_boot;
 mod checksums;
+mod drift;
+mod guards;
+mod invalid_indexes;
 mod lock;
+mod lock_waits;
 mod runner;
+mod scratch;
+mod source_rules;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -21,9 +28,15 @@ use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, FileBasedMigrations};
 use serde::Serialize;
 
-pub use at_boot::bring_schema_up_to_date;
+pub use at_boot::{bring_schema_up_to_date, DriftCheck, SchemaAtBoot};
 pub use checksums::modified_migrations;
-pub use runner::{redo_last, revert_last, run_pending, AppliedMigration, LockLimits, RunReport};
+pub use drift::Difference;
+pub use guards::{refuse_when_strict, report_schema_problems};
+pub use runner::{
+    redo_last, repair_checksums, revert_last, run_pending, run_pending_keeping_connection,
+    AppliedMigration, LockLimits, RepairedChecksum, RunOptions, RunReport,
+};
+pub use verify::{baseline, verify, Baseline};
 
 /// The SQL of `migrations/`, compiled into the binary.
 pub const EMBEDDED_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -66,8 +79,25 @@ pub struct KnownMigration {
 }
 
 impl MigrationSet {
-    /// Every migration of the set, oldest first.
+    /// Every migration of the set, oldest first. A directory with two
+    /// migrations of one version is refused (the embedded set is checked
+    /// by build.rs): diesel would run only one of them.
     pub fn catalog(&self) -> Result<Vec<KnownMigration>, MigrationError> {
+        if let MigrationSet::Directory(dir) = self {
+            let names: Vec<String> = std::fs::read_dir(dir)
+                .map_err(|e| MigrationError::Source(Box::new(e)))?
+                .filter_map(Result::ok)
+                .filter(|e| e.path().join("up.sql").is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            if let Some((version, first, second)) =
+                source_rules::shared_versions(&names).into_iter().next()
+            {
+                return Err(MigrationError::SharedVersion(
+                    source_rules::shared_version_message(&version, &first, &second),
+                ));
+            }
+        }
         let mut known: Vec<KnownMigration> = self
             .migrations()
             .map_err(MigrationError::Source)?
@@ -84,19 +114,40 @@ impl MigrationSet {
 
 impl MigrationError {
     fn failed(name: &str, source: BoxedError) -> Self {
-        let hint = if source.to_string().contains("lock timeout") {
-            " (a transaction held a lock on a table this migration changes; it gave up \
-             after CONDUIT_MIGRATION_LOCK_TIMEOUT instead of blocking traffic behind it: retry \
-             when that transaction has ended)"
-        } else {
-            ""
-        };
         MigrationError::Failed {
             name: name.to_owned(),
             source: FailedStatement {
                 error: source,
-                hint,
+                hint: String::new(),
             },
+        }
+    }
+
+    /// Whether this is a migration statement that gave up on
+    /// `lock_timeout` (SQLSTATE 55P03, lock_not_available). diesel keeps
+    /// no SQLSTATE for it, so its message (in the server's
+    /// `lc_messages`, English by default) is what tells.
+    fn is_lock_timeout(&self) -> bool {
+        match self {
+            MigrationError::Failed { source, .. } => {
+                let message = source.error.to_string();
+                message.contains("lock timeout") || message.contains("could not obtain lock")
+            }
+            _ => false,
+        }
+    }
+
+    /// The same error, with what to do about it after the database's message.
+    fn with_hint(self, hint: String) -> Self {
+        match self {
+            MigrationError::Failed { name, source } => MigrationError::Failed {
+                name,
+                source: FailedStatement {
+                    error: source.error,
+                    hint,
+                },
+            },
+            other => other,
         }
     }
 }
@@ -107,7 +158,7 @@ impl MigrationError {
 #[derive(Debug)]
 pub struct FailedStatement {
     error: BoxedError,
-    hint: &'static str,
+    hint: String,
 }
 
 impl std::fmt::Display for FailedStatement {
@@ -153,6 +204,26 @@ pub enum MigrationError {
     Task(#[from] tokio::task::JoinError),
     #[error("{0} (CONDUIT_STRICT_SCHEMA is on)")]
     SchemaMismatch(String),
+    #[error("{0}")]
+    SharedVersion(String),
+    #[error("cannot verify: {0}")]
+    CannotVerify(String),
+    #[error("refusing to baseline: {0}")]
+    CannotBaseline(String),
+    #[error("could not build a scratch database to compare the schema with (the migration role needs CREATEDB): {0}")]
+    Scratch(String),
+    #[error(
+        "refusing to migrate: {} sort{} below {newest}, the newest applied migration (merged \
+         after it ran); give {} a version above {newest} (rename the directory), or apply in \
+         version order with --allow-out-of-order (CONDUIT_MIGRATION_ALLOW_OUT_OF_ORDER=true)",
+        migrations.join(", "),
+        if migrations.len() == 1 { "s" } else { "" },
+        if migrations.len() == 1 { "it" } else { "them" }
+    )]
+    OutOfOrder {
+        migrations: Vec<String>,
+        newest: String,
+    },
 }
 
 /// What the database holds compared with what the binary knows.
@@ -164,6 +235,9 @@ pub struct SchemaState {
     pub pending: Vec<String>,
     /// Applied versions this binary does not know (a newer binary ran).
     pub unknown: Vec<String>,
+    /// Pending versions that sort below the newest applied one (merged
+    /// from a branch after a later migration ran).
+    pub out_of_order: Vec<String>,
 }
 
 impl SchemaState {
@@ -194,7 +268,7 @@ pub async fn schema_state(
         .load::<String>(&mut &*conn);
     let (exists, versions) = tokio::join!(exists, versions);
     let applied = if exists? { versions? } else { Vec::new() };
-    let pending = known
+    let pending: Vec<String> = known
         .iter()
         .filter(|m| !applied.contains(&m.version))
         .map(|m| m.version.clone())
@@ -204,9 +278,19 @@ pub async fn schema_state(
         .filter(|v| !known.iter().any(|m| &m.version == *v))
         .cloned()
         .collect();
+    let out_of_order = out_of_order(&applied, &pending);
     Ok(SchemaState {
         applied,
         pending,
         unknown,
+        out_of_order,
     })
+}
+
+/// The pending versions below the newest applied one.
+fn out_of_order(applied: &[String], pending: &[String]) -> Vec<String> {
+    match applied.iter().max() {
+        Some(newest) => pending.iter().filter(|v| *v < newest).cloned().collect(),
+        None => Vec::new(),
+    }
 }
