@@ -321,6 +321,9 @@ pub struct DatabaseSettings {
     pub recycling: PoolRecycling,
     pub pool_mode: PoolMode,
     pub migration_locks: LockLimits,
+    /// `conduit@<newest known migration>` on every connection (pool and
+    /// migrations): which release holds it (db/application_name.rs).
+    pub application_name: String,
 }
 
 impl SettingsArgs {
@@ -374,7 +377,23 @@ impl SettingsArgs {
                 migration_lock_wait: self.migration_lock_wait_secs,
                 table_lock_timeout: self.migration_lock_timeout,
             },
+            application_name: self.application_name()?,
         })
+    }
+
+    /// Named after the newest migration of the set this process runs
+    /// with: the embedded one, or `--migrations-dir`'s, whose versions are
+    /// the ones its contract migrations compare with.
+    fn application_name(&self) -> Result<String, ConfigError> {
+        let known = self.migration_set().catalog().map_err(|e| {
+            invalid(
+                "--migrations-dir",
+                crate::error_chain::Chain(&e).to_string(),
+            )
+        })?;
+        Ok(crate::db::application_name::for_version(
+            known.last().map(|m| m.version.as_str()),
+        ))
     }
 
     pub fn migration_set(&self) -> MigrationSet {
@@ -590,14 +609,36 @@ impl Endpoint {
 
     /// The URL to connect with, tagged with an application name so that
     /// `pg_stat_activity` (and a replica waiting on the migration lock) can
-    /// tell who holds a connection.
+    /// tell who holds a connection. Ours replaces one the URL carries:
+    /// contract migrations rely on every Conduit naming its release.
     pub fn connection_url(&self, application_name: &str) -> String {
         let mut url = self.url.clone();
-        if !url.query_pairs().any(|(key, _)| key == "application_name") {
-            url.query_pairs_mut()
-                .append_pair("application_name", application_name);
-        }
+        let others: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(key, _)| key != "application_name")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(others)
+            .append_pair("application_name", application_name);
         url.to_string()
+    }
+
+    /// The same server and credentials, another database (the scratch
+    /// database of `migrate plan`).
+    pub fn for_database(&self, name: &str) -> Endpoint {
+        let mut url = self.url.clone();
+        url.set_path(&format!("/{name}"));
+        Endpoint {
+            url,
+            tls: self.tls.clone(),
+        }
+    }
+
+    /// The database name of the URL.
+    pub fn database_name(&self) -> &str {
+        self.url.path().trim_start_matches('/')
     }
 
     /// host:port/database, for messages: never the password.
@@ -632,6 +673,7 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("recycling", &self.recycling)
             .field("pool_mode", &self.pool_mode)
             .field("migration_locks", &self.migration_locks)
+            .field("application_name", &self.application_name)
             .finish()
     }
 }

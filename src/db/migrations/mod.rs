@@ -6,8 +6,11 @@
 
 mod at_boot;
 mod checksums;
+pub mod contract;
 mod lock;
+pub mod plan;
 mod runner;
+mod sources;
 
 use std::path::PathBuf;
 
@@ -24,6 +27,7 @@ use serde::Serialize;
 pub use at_boot::bring_schema_up_to_date;
 pub use checksums::modified_migrations;
 pub use runner::{redo_last, revert_last, run_pending, AppliedMigration, LockLimits, RunReport};
+pub use sources::MigrationText;
 
 /// The SQL of `migrations/`, compiled into the binary.
 pub const EMBEDDED_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -153,6 +157,16 @@ pub enum MigrationError {
     Task(#[from] tokio::task::JoinError),
     #[error("{0} (CONDUIT_STRICT_SCHEMA is on)")]
     SchemaMismatch(String),
+    #[error(
+        "contract migration {name} not applied: after {waited_secs}s older releases are still \
+         connected ({sessions}); it removes what they may read, so stop them first \
+         (docs/migrations.md, \"Contract migrations\")"
+    )]
+    ContractBlocked {
+        name: String,
+        waited_secs: u64,
+        sessions: String,
+    },
 }
 
 /// What the database holds compared with what the binary knows.

@@ -14,7 +14,7 @@ use diesel::pg::Pg;
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::MigrationHarness;
 
-use super::{checksums, lock, BlockingPgConnection, MigrationError, MigrationSet};
+use super::{checksums, contract, lock, BlockingPgConnection, MigrationError, MigrationSet};
 
 /// A migration applied by this run.
 #[derive(Debug, Clone)]
@@ -42,7 +42,10 @@ pub async fn run_pending(
     set: MigrationSet,
     limits: LockLimits,
 ) -> Result<RunReport, MigrationError> {
-    under_lock(conn, limits, move |conn| apply_pending(conn, &set)).await
+    under_lock(conn, limits, move |conn| {
+        apply_pending(conn, &set, limits.migration_lock_wait)
+    })
+    .await
 }
 
 /// How long to wait, for the migration lock and for table locks.
@@ -128,6 +131,7 @@ where
 fn apply_pending(
     conn: &mut BlockingPgConnection,
     set: &MigrationSet,
+    contract_wait: Duration,
 ) -> Result<RunReport, MigrationError> {
     use diesel::connection::SimpleConnection;
 
@@ -146,6 +150,8 @@ fn apply_pending(
         } else {
             Durability::Deferred
         };
+        let (name, version) = (migration.name().to_string(), migration.name().version());
+        contract::wait_for_older_releases(conn, set, &name, &version.to_string(), contract_wait)?;
         applied.push(apply(conn, migration.as_ref(), &checksums, durability)?);
     }
     // Nothing of it outlives the run, even on a server session that a
