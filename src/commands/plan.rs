@@ -138,19 +138,27 @@ pub fn text(plan: &Plan) -> String {
             },
             if migration.contract { ", contract" } else { "" }
         );
+        let width = migration
+            .statements
+            .iter()
+            .flat_map(|s| &s.locks)
+            .map(|l| l.relation.chars().count() + 1 + l.mode.len())
+            .max()
+            .unwrap_or(0)
+            .max("lock (relation mode)".len());
         let _ = writeln!(
             out,
-            "  {:<3} {:<42} {:<34} {:<8} {:<7} {:>10} {:>10}  conflicting sessions now",
+            "  {:<3} {:<42} {:<width$} {:<8} {:<7} {:>10} {:>10}  conflicting sessions now",
             "#", "statement", "lock (relation mode)", "rewrite", "scan", "size", "est. rows"
         );
         for statement in &migration.statements {
-            rows(&mut out, statement);
+            rows(&mut out, statement, width);
         }
     }
     out
 }
 
-fn rows(out: &mut String, statement: &StatementPlan) {
+fn rows(out: &mut String, statement: &StatementPlan, width: usize) {
     use std::fmt::Write as _;
 
     let sql: String = statement
@@ -183,7 +191,11 @@ fn rows(out: &mut String, statement: &StatementPlan) {
         };
         first = false;
         let Some(lock) = lock else {
-            let _ = writeln!(out, "  {index:<3} {shown_sql:<42} {:<34}{measured}", "-");
+            let _ = writeln!(
+                out,
+                "  {index:<3} {shown_sql:<42} {:<width$}{measured}",
+                "-"
+            );
             continue;
         };
         let relation = &lock.relation;
@@ -221,7 +233,7 @@ fn rows(out: &mut String, statement: &StatementPlan) {
             .unwrap_or_else(|| "-".to_owned());
         let _ = writeln!(
             out,
-            "  {index:<3} {shown_sql:<42} {:<34} {rewrite:<8} {scan:<7} {size:>10} {rows:>10}  {conflicts}{measured}",
+            "  {index:<3} {shown_sql:<42} {:<width$} {rewrite:<8} {scan:<7} {size:>10} {rows:>10}  {conflicts}{measured}",
             format!("{relation} {}", lock.mode)
         );
     }

@@ -5,9 +5,11 @@
 mod support;
 
 mod boot;
+mod contract;
 mod faults;
 mod hardening;
 mod migrations;
+mod plan;
 mod secrets;
 mod tls;
 mod topology;

@@ -16,7 +16,7 @@ pub struct ConduitProcess {
 
 /// The environment every spawned process starts from: JSON logs on a free
 /// port, and nothing inherited that could change its behaviour.
-fn base_command(database_url: Option<&str>) -> Command {
+pub fn base_command(database_url: Option<&str>) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_conduit"));
     for (key, _) in std::env::vars() {
         if key.starts_with("CONDUIT_") || key == "DATABASE_URL" || key == "RUST_LOG" {
