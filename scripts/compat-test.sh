@@ -10,7 +10,7 @@
 #
 # Then: build the previous binary (debug, cached in .local/compat/<commit>/
 # with its own CARGO_TARGET_DIR, .local/compat/target), migrate a fresh
-# database with the current binary (release, as `make conformance`), write
+# database with the current binary (debug, as `make test` builds it), write
 # data through the current API, start the previous binary on that database
 # with CONDUIT_MIGRATE_ON_START=false, run the RealWorld Hurl suite and the
 # reads of that data against it. Migrations marked `-- conduit:contract`
@@ -67,7 +67,7 @@ if [ ! -x "$bin" ]; then
     cp "$cache/target/debug/conduit" "$bin.tmp" && mv "$bin.tmp" "$bin"
     rm -rf "$src"
 fi
-cargo build --release --locked --bin conduit
+cargo build --locked --bin conduit
 
 db="conduit_compat_$$"
 work=$(mktemp -d)
@@ -113,7 +113,7 @@ start_server() {
 uid="$(date +%s)$$"
 hurl_run() { hurl --test --jobs 1 --variable "host=http://$address" --variable "uid=$uid" "$@"; }
 
-start_server "$work/current.log" target/release/conduit serve "${args[@]}" \
+start_server "$work/current.log" target/debug/conduit serve "${args[@]}" \
     || die "the current release did not start on a fresh database."
 hurl_run tests/fixtures/compat/write.hurl || die "writing through the current release failed."
 stop_server
