@@ -24,13 +24,7 @@ async fn live_at_first_migration(set: &str) -> TestDatabase {
         .unwrap();
     }
     let dir = first.to_string_lossy().into_owned();
-    let (status, output) = run_conduit(
-        Some(&db.url()),
-        &["migrate", "run", "--migrations-dir", &dir],
-        &[],
-    )
-    .await;
-    assert!(status.success(), "{output}");
+    migrate_run(&db, &dir).await;
     std::fs::remove_dir_all(&first).unwrap();
     let mut conn = db.connect().await;
     select_texts(
@@ -43,6 +37,17 @@ async fn live_at_first_migration(set: &str) -> TestDatabase {
         .await
         .unwrap();
     db
+}
+
+/// Applies the migrations of `dir` to `db` with `migrate run`.
+async fn migrate_run(db: &TestDatabase, dir: &str) {
+    let (status, output) = run_conduit(
+        Some(&db.url()),
+        &["migrate", "run", "--migrations-dir", dir],
+        &[],
+    )
+    .await;
+    assert!(status.success(), "{output}");
 }
 
 /// Runs `migrate plan` on `db` with `set`; returns the exit code, stdout
@@ -311,13 +316,7 @@ async fn a_live_session_holding_a_conflicting_lock_is_named_with_its_application
 async fn nothing_pending_says_so_and_exits_0() {
     let db = TestDatabase::create().await;
     let dir = fixture("plan_safe");
-    let (status, output) = run_conduit(
-        Some(&db.url()),
-        &["migrate", "run", "--migrations-dir", &dir],
-        &[],
-    )
-    .await;
-    assert!(status.success(), "{output}");
+    migrate_run(&db, &dir).await;
 
     let (code, stdout, stderr) = plan(&db, "plan_safe", &["--fail-on-risk"]);
 
