@@ -31,8 +31,8 @@ die() { echo "compat-test: $*" >&2; exit 1; }
 [ -d "$suite/hurl" ] || die "no Hurl suite at $suite/hurl: put the shared folder beside the checkout or set CONFORMANCE_DIR."
 git rev-parse --git-dir >/dev/null 2>&1 || die "not a git checkout: the previous release is found in the history."
 
-newest=$(ls -d migrations/[0-9]*_*/ | sed 's|/$||' | sort | tail -n 1)
-added=$(git log --diff-filter=A --format=%H -- "$newest/up.sql" | tail -n 1)
+newest=$(ls -d migrations/[0-9]*_*/ | sed -e 's|/$||' -e 's|^migrations/||' | sort | tail -n 1)
+added=$(git log --diff-filter=A --format=%H -- "migrations/$newest/up.sql" | tail -n 1)
 if [ -z "$added" ]; then
     previous=$(git rev-parse HEAD)
 else
