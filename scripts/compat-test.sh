@@ -37,7 +37,7 @@ if [ -z "$added" ]; then
     previous=$(git rev-parse HEAD)
 else
     previous=$(git rev-parse --verify --quiet "$added^") \
-        || die "no previous release: this clone lacks the history before $(git rev-parse --short "$added"), the commit that added $newest; run git fetch --unshallow (or clone with full history)."
+        || die "no previous release: the history of this clone stops at $(git rev-parse --short "$added") (a shallow clone?), so the commit before $newest was added is missing; run git fetch --unshallow."
 fi
 short=$(git rev-parse --short "$previous")
 mapfile -t before < <(git ls-tree --name-only "$previous" migrations/ | sed 's|^migrations/||')
