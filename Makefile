@@ -126,6 +126,12 @@ cargo-deny: rust
 conformance: rust db-up ## Run the public RealWorld Hurl suite against the release binary on a fresh database
 	scripts/conformance.sh
 
+# The previous release (the commit before the newest migration was added)
+# against this one's schema; its binary is cached under .local/compat/.
+.PHONY: compat-test
+compat-test: rust db-up ## Run the previous release on this release's schema: the RealWorld suite and reads of data written by this one
+	scripts/compat-test.sh
+
 fuzz-api: rust db-up ## Fuzz the API with schemathesis against its own OpenAPI document (FUZZ_EXAMPLES=100)
 	scripts/fuzz-api.sh
 

@@ -63,9 +63,10 @@ fn main() {
     source.push_str("];\n");
     indexes.push_str("];\n");
     source.push_str(&indexes);
-    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("embedded_up_sql_sha256.rs");
+    let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    let out = Path::new(&out_dir).join("embedded_up_sql_sha256.rs");
     std::fs::write(out, source).expect("write embedded_up_sql_sha256.rs");
+    embed_up_sql_text(&root, &names, Path::new(&out_dir));
     write_expected_schema_fingerprint();
 }
 
@@ -92,4 +93,23 @@ fn write_expected_schema_fingerprint() {
         ),
     )
     .expect("write expected_schema_sha256.rs");
+}
+
+/// The text of every up.sql by migration name, for the readers that need
+/// the statements themselves (`migrate plan`, the contract marker), which
+/// diesel's embedded migrations do not expose.
+fn embed_up_sql_text(root: &Path, names: &[String], out_dir: &Path) {
+    let mut source = String::from("/// Every embedded migration's up.sql, by migration name.\n");
+    source.push_str("pub const EMBEDDED_UP_SQL: &[(&str, &str)] = &[\n");
+    for name in names {
+        let path = root.join(name).join("up.sql");
+        writeln!(
+            source,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .expect("writing to a String");
+    }
+    source.push_str("];\n");
+    std::fs::write(out_dir.join("embedded_up_sql.rs"), source).expect("write embedded_up_sql.rs");
 }

@@ -1,6 +1,6 @@
 //! The command line: `conduit [serve]`, `conduit migrate ...`, `conduit healthcheck`.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::SettingsArgs;
 
@@ -54,6 +54,23 @@ pub enum MigrateAction {
         /// The newest migration version the database's schema already has.
         version: String,
     },
+    /// Show what each pending migration would lock, rewrite and scan,
+    /// measured on a scratch database; the live one is only read.
+    Plan {
+        /// text (a table) or json (the same fields, for scripts).
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// Exit with status 3 when any statement is flagged as risky.
+        #[arg(long)]
+        fail_on_risk: bool,
+    },
+}
+
+/// How `migrate plan` prints its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
 }
 
 impl Cli {

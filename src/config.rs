@@ -379,6 +379,9 @@ pub struct DatabaseSettings {
     pub recycling: PoolRecycling,
     pub pool_mode: PoolMode,
     pub migration_locks: LockLimits,
+    /// `conduit@<newest known migration>` on every connection (pool and
+    /// migrations): which release holds it (db/application_name.rs).
+    pub application_name: String,
 }
 
 impl SettingsArgs {
@@ -433,7 +436,23 @@ impl SettingsArgs {
                 table_lock_timeout: self.migration_lock_timeout,
                 table_lock_retries: self.migration_lock_retries,
             },
+            application_name: self.application_name()?,
         })
+    }
+
+    /// Named after the newest migration of the set this process runs
+    /// with: the embedded one, or `--migrations-dir`'s, whose versions are
+    /// the ones its contract migrations compare with.
+    fn application_name(&self) -> Result<String, ConfigError> {
+        let known = self.migration_set().catalog().map_err(|e| {
+            invalid(
+                "--migrations-dir",
+                crate::error_chain::Chain(&e).to_string(),
+            )
+        })?;
+        Ok(crate::db::application_name::for_version(
+            known.last().map(|m| m.version.as_str()),
+        ))
     }
 
     pub fn migration_set(&self) -> MigrationSet {
@@ -655,7 +674,8 @@ impl Endpoint {
 
     /// The URL to connect with, tagged with an application name so that
     /// `pg_stat_activity` (and a replica waiting on the migration lock) can
-    /// tell who holds a connection.
+    /// tell who holds a connection. Ours replaces one the URL carries:
+    /// contract migrations rely on every Conduit naming its release.
     pub fn connection_url(&self, application_name: &str) -> String {
         self.url.with_application_name(application_name)
     }
@@ -666,6 +686,11 @@ impl Endpoint {
             url: self.url.with_database(database),
             tls: self.tls.clone(),
         }
+    }
+
+    /// The database name of the URL.
+    pub fn database_name(&self) -> &str {
+        self.url.database_name()
     }
 
     /// Hosts, ports and database, for messages: never the user or the
@@ -696,6 +721,7 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("recycling", &self.recycling)
             .field("pool_mode", &self.pool_mode)
             .field("migration_locks", &self.migration_locks)
+            .field("application_name", &self.application_name)
             .finish()
     }
 }

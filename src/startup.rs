@@ -90,7 +90,7 @@ impl Application {
         // request (and /ready) does not wait for it. If the database is
         // not up yet, the first request opens one, as without this.
         db::warm_up(&db, known.clone());
-        let conn = db::wait_for_database(&settings.database, "conduit-migrate").await?;
+        let conn = db::wait_for_database(&settings.database).await?;
         let schema = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
         metrics.set_schema_version(schema.version.as_deref());
         metrics.set_migrations_out_of_order(schema.out_of_order);

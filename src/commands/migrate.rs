@@ -15,7 +15,7 @@ use crate::db::migrations::{self, Baseline, MigrationError, MigrationSet, RunOpt
 pub async fn run(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode, CommandError> {
     let database = args.database()?;
     let set = args.migration_set();
-    let mut conn = db::wait_for_database(&database, "conduit-migrate").await?;
+    let mut conn = db::wait_for_database(&database).await?;
     let limits = database.migration_locks;
     match action {
         MigrateAction::Run => {
@@ -90,6 +90,10 @@ pub async fn run(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode,
                 }
             }
         }
+        MigrateAction::Plan {
+            format,
+            fail_on_risk,
+        } => return super::plan::run(conn, &database, &set, format, fail_on_risk).await,
         MigrateAction::Status { check } => {
             let pending = print_status(&conn, &set).await?;
             if check && pending > 0 {

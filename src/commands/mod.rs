@@ -2,6 +2,7 @@
 
 pub mod healthcheck;
 pub mod migrate;
+pub mod plan;
 pub mod serve;
 
 use std::process::ExitCode;
@@ -23,6 +24,8 @@ pub enum CommandError {
     DatabaseUnreachable(#[from] DatabaseUnreachable),
     #[error(transparent)]
     Migration(#[from] MigrationError),
+    #[error(transparent)]
+    Plan(#[from] crate::db::migrations::plan::PlanError),
     #[error("server error")]
     Server(#[from] std::io::Error),
 }

@@ -1,5 +1,6 @@
 //! The connection pool and the first connection of a boot.
 
+pub mod application_name;
 pub mod articles;
 pub mod comments;
 pub mod demo_account;
@@ -196,7 +197,7 @@ pub fn build_pool(
         })
     });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-        settings.requests.connection_url("conduit"),
+        settings.requests.connection_url(&settings.application_name),
         config,
     );
     Pool::builder(manager)
@@ -270,10 +271,9 @@ pub enum AttemptFailed {
 /// refused certificate is not retried.
 pub async fn wait_for_database(
     settings: &DatabaseSettings,
-    application_name: &str,
 ) -> Result<AsyncPgConnection, DatabaseUnreachable> {
     let endpoint = &settings.migrations;
-    let url = endpoint.connection_url(application_name);
+    let url = endpoint.connection_url(&settings.application_name);
     let target = endpoint.display_target();
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);

@@ -150,16 +150,25 @@ impl PgUrl {
         Ok((Self { url, config }, tls))
     }
 
-    /// The URL to connect with, with `application_name` set unless the
-    /// URL sets one.
+    /// The URL to connect with, its `application_name` ours: one the URL
+    /// carries is replaced, since contract migrations rely on every
+    /// Conduit naming its release.
     pub fn with_application_name(&self, application_name: &str) -> String {
-        if self.config.get_application_name().is_some() {
-            return self.url.clone();
-        }
-        let separator = if self.url.contains('?') { '&' } else { '?' };
+        let (head, query) = self.url.split_once('?').unwrap_or((&self.url, ""));
         let name: String =
             url::form_urlencoded::byte_serialize(application_name.as_bytes()).collect();
-        format!("{}{separator}application_name={name}", self.url)
+        let mut pairs: Vec<String> = query
+            .split('&')
+            .filter(|pair| !pair.is_empty() && !pair.starts_with("application_name="))
+            .map(str::to_owned)
+            .collect();
+        pairs.push(format!("application_name={name}"));
+        format!("{head}?{}", pairs.join("&"))
+    }
+
+    /// The database the URL names.
+    pub fn database_name(&self) -> &str {
+        self.config.get_dbname().unwrap_or_default()
     }
 
     /// The same URL naming another database: the path replaced, any

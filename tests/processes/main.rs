@@ -5,6 +5,7 @@
 mod support;
 
 mod boot;
+mod contract;
 mod demo_account;
 mod faults;
 mod guard_rails;
@@ -12,6 +13,7 @@ mod hardening;
 mod hashing_lanes;
 mod migrations;
 mod operators;
+mod plan;
 mod protocol;
 mod secrets;
 mod tls;

@@ -184,7 +184,7 @@ async fn tls_to_postgresql_follows_libpq_sslmode() {
     let encrypted = select_texts(
         &mut admin,
         "SELECT s.ssl::text || ' ' || s.version AS value FROM pg_stat_ssl s \
-         JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'conduit'",
+         JOIN pg_stat_activity a USING (pid) WHERE a.application_name LIKE 'conduit@%'",
     )
     .await;
     assert!(!encrypted.is_empty(), "the pool holds connections");

@@ -16,7 +16,7 @@ pub struct ConduitProcess {
 
 /// The environment every spawned process starts from: JSON logs on a free
 /// port, and nothing inherited that could change its behaviour.
-fn base_command(database_url: Option<&str>) -> Command {
+pub fn base_command(database_url: Option<&str>) -> Command {
     with_base_environment(Command::new(env!("CARGO_BIN_EXE_conduit")), database_url)
 }
 

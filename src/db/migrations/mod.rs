@@ -6,14 +6,17 @@
 
 mod at_boot;
 mod checksums;
+pub mod contract;
 mod drift;
 mod guards;
 mod invalid_indexes;
 mod lock;
 mod lock_waits;
+pub mod plan;
 mod runner;
 mod scratch;
 mod source_rules;
+mod sources;
 mod verify;
 
 use std::path::PathBuf;
@@ -36,6 +39,7 @@ pub use runner::{
     redo_last, repair_checksums, revert_last, run_pending, run_pending_keeping_connection,
     AppliedMigration, LockLimits, RepairedChecksum, RunOptions, RunReport,
 };
+pub use sources::MigrationText;
 pub use verify::{baseline, verify, Baseline};
 
 /// The SQL of `migrations/`, compiled into the binary.
@@ -223,6 +227,16 @@ pub enum MigrationError {
     OutOfOrder {
         migrations: Vec<String>,
         newest: String,
+    },
+    #[error(
+        "contract migration {name} not applied: after {waited_secs}s older releases are still \
+         connected ({sessions}); it removes what they may read, so stop them first \
+         (docs/migrations.md, \"Contract migrations\")"
+    )]
+    ContractBlocked {
+        name: String,
+        waited_secs: u64,
+        sessions: String,
     },
 }
 

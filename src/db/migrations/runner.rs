@@ -15,7 +15,9 @@ use diesel_async::AsyncPgConnection;
 use diesel_migrations::MigrationHarness;
 
 use super::lock_waits::{self, LockWatch};
-use super::{checksums, invalid_indexes, lock, BlockingPgConnection, MigrationError, MigrationSet};
+use super::{
+    checksums, contract, invalid_indexes, lock, BlockingPgConnection, MigrationError, MigrationSet,
+};
 use crate::config::Endpoint;
 
 pub use super::checksums::RepairedChecksum;
@@ -248,6 +250,14 @@ fn apply_pending(
         } else {
             Durability::Deferred
         };
+        let (name, version) = (migration.name().to_string(), migration.name().version());
+        contract::wait_for_older_releases(
+            conn,
+            set,
+            &name,
+            &version.to_string(),
+            options.limits.migration_lock_wait,
+        )?;
         let attempt = Attempt {
             set,
             checksums: &checksums,

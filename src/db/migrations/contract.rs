@@ -1,0 +1,143 @@
+//! Contract migrations: a migration whose up.sql begins with the line
+//! `-- conduit:contract` drops or renames something an older release may
+//! still read, so it is applied only while no older release is connected
+//! (each names itself `conduit@<version>`, db/application_name.rs). The
+//! runner waits for them up to CONDUIT_MIGRATION_LOCK_WAIT_SECS, then
+//! refuses, naming them.
+
+use std::time::{Duration, Instant};
+
+use diesel::sql_types::{Integer, Text};
+use diesel::QueryableByName;
+
+use super::{BlockingPgConnection, MigrationError, MigrationSet};
+use crate::db::application_name;
+
+/// The first line that marks a migration as a contract step.
+pub const MARKER: &str = "-- conduit:contract";
+
+/// How long the runner sleeps between two looks at who is connected.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often a waiting runner says that it is still waiting.
+const LOG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Whether `up_sql` begins with the contract marker line.
+pub fn is_contract(up_sql: &str) -> bool {
+    up_sql
+        .lines()
+        .next()
+        .is_some_and(|line| line.trim_end() == MARKER)
+}
+
+/// A connection of an older release.
+#[derive(Debug, QueryableByName)]
+pub struct OlderSession {
+    #[diesel(sql_type = Integer)]
+    pub pid: i32,
+    #[diesel(sql_type = Text)]
+    pub application_name: String,
+    #[diesel(sql_type = Text)]
+    pub client_address: String,
+}
+
+impl std::fmt::Display for OlderSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid {} {} from {}",
+            self.pid, self.application_name, self.client_address
+        )
+    }
+}
+
+/// Before applying `name` (version `version`) of `set`: if it is a
+/// contract migration, waits until no connection to this database names a
+/// release older than it, for at most `wait`.
+pub(super) fn wait_for_older_releases(
+    conn: &mut BlockingPgConnection,
+    set: &MigrationSet,
+    name: &str,
+    version: &str,
+    wait: Duration,
+) -> Result<(), MigrationError> {
+    if !is_contract(&set.up_sql(name)?) {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let mut last_log: Option<Instant> = None;
+    loop {
+        let older = older_sessions(conn, version)?;
+        if older.is_empty() {
+            if last_log.is_some() {
+                tracing::info!(migration = name, "older releases have disconnected");
+            }
+            return Ok(());
+        }
+        let listed = older
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        if started.elapsed() >= wait {
+            return Err(MigrationError::ContractBlocked {
+                name: name.to_owned(),
+                waited_secs: started.elapsed().as_secs(),
+                sessions: listed,
+            });
+        }
+        if last_log.is_none_or(|at| at.elapsed() >= LOG_INTERVAL) {
+            tracing::info!(
+                migration = name,
+                sessions = %listed,
+                "contract migration {name} waits for older releases to disconnect"
+            );
+            last_log = Some(Instant::now());
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// The other connections to this database that name a release older than
+/// `version`.
+fn older_sessions(
+    conn: &mut BlockingPgConnection,
+    version: &str,
+) -> Result<Vec<OlderSession>, MigrationError> {
+    use diesel::RunQueryDsl;
+
+    let sessions: Vec<OlderSession> = diesel::sql_query(format!(
+        "SELECT pid, application_name, \
+                coalesce(host(client_addr), 'a local socket') AS client_address \
+         FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+           AND application_name LIKE '{}%' \
+         ORDER BY pid",
+        application_name::PREFIX
+    ))
+    .load(conn)?;
+    Ok(sessions
+        .into_iter()
+        .filter(|s| {
+            application_name::version_of(&s.application_name)
+                .is_some_and(|theirs| application_name::is_older(theirs, version))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_contract;
+
+    #[test]
+    fn only_a_first_line_marker_makes_a_contract_migration() {
+        assert!(is_contract(
+            "-- conduit:contract\nALTER TABLE t DROP COLUMN c;"
+        ));
+        assert!(is_contract("-- conduit:contract  \r\nDROP TABLE t;"));
+        assert!(!is_contract(
+            "ALTER TABLE t DROP COLUMN c;\n-- conduit:contract"
+        ));
+        assert!(!is_contract("-- conduit:contracts\nDROP TABLE t;"));
+        assert!(!is_contract(""));
+    }
+}
