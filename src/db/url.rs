@@ -317,10 +317,11 @@ mod tests {
             url.with_application_name("conduit migrate"),
             "postgres://u:p@h/db?connect_timeout=3&application_name=conduit+migrate"
         );
-        let (url, _) = parse("postgres://u@h/db?application_name=mine").unwrap();
+        // Ours wins: contract migrations tell releases apart by it.
+        let (url, _) = parse("postgres://u@h/db?application_name=mine&connect_timeout=3").unwrap();
         assert_eq!(
-            url.with_application_name("conduit"),
-            "postgres://u@h/db?application_name=mine"
+            url.with_application_name("conduit@012"),
+            "postgres://u@h/db?connect_timeout=3&application_name=conduit%40012"
         );
     }
 
