@@ -4,9 +4,12 @@
 # release serves on the new schema.
 #
 # The previous release is the commit before the one that added the newest
-# migration directory (the oldest commit `git log --diff-filter=A` shows for
-# migrations/<newest>/up.sql); while the newest migration is not committed
-# yet, it is HEAD. A clone without that history fails with one line.
+# migration directory, along the first-parent history (the oldest commit
+# `git log --first-parent --diff-filter=A` shows for migrations/<newest>/up.sql,
+# then its first parent): a migration merged from a branch counts from
+# its merge, so the previous release is what main held before it, never a
+# half-done commit of the branch. While the newest migration is not
+# committed yet, it is HEAD. A clone without that history fails with one line.
 #
 # Then: build the previous binary (debug, cached in .local/compat/<commit>/
 # with its own CARGO_TARGET_DIR, .local/compat/target), migrate a fresh
@@ -32,11 +35,11 @@ die() { echo "compat-test: $*" >&2; exit 1; }
 git rev-parse --git-dir >/dev/null 2>&1 || die "not a git checkout: the previous release is found in the history."
 
 newest=$(ls -d migrations/[0-9]*_*/ | sed -e 's|/$||' -e 's|^migrations/||' | sort | tail -n 1)
-added=$(git log --diff-filter=A --format=%H -- "migrations/$newest/up.sql" | tail -n 1)
+added=$(git log --first-parent --diff-filter=A --format=%H -- "migrations/$newest/up.sql" | tail -n 1)
 if [ -z "$added" ]; then
     previous=$(git rev-parse HEAD)
 else
-    previous=$(git rev-parse --verify --quiet "$added^") \
+    previous=$(git rev-parse --verify --quiet "$added^1") \
         || die "no previous release: the history of this clone stops at $(git rev-parse --short "$added") (a shallow clone?), so the commit before $newest was added is missing; run git fetch --unshallow."
 fi
 short=$(git rev-parse --short "$previous")
@@ -56,8 +59,15 @@ echo "compat-test: previous release $short (before $newest); migrations since: $
 
 scripts/ensure-hurl.sh
 
+# The current binary first: its compiled dependencies seed the previous
+# release's build directory, which then compiles little but the crate.
+cargo build --locked --bin conduit
+
 bin="$cache/$previous/conduit"
 if [ ! -x "$bin" ]; then
+    if [ ! -d "$cache/target/debug" ] && [ -d target/debug/deps ]; then
+        mkdir -p "$cache/target" && cp -a target/debug "$cache/target/debug"
+    fi
     echo "compat-test: building the previous release $short (debug; cached in .local/compat/$previous)"
     src="$cache/$previous/src"
     rm -rf "$src" && mkdir -p "$src"
@@ -67,7 +77,6 @@ if [ ! -x "$bin" ]; then
     cp "$cache/target/debug/conduit" "$bin.tmp" && mv "$bin.tmp" "$bin"
     rm -rf "$src"
 fi
-cargo build --locked --bin conduit
 
 db="conduit_compat_$$"
 work=$(mktemp -d)
