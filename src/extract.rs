@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{FromRequest, HttpRequest};
 use futures_core::Stream;
@@ -135,16 +135,27 @@ fn is_json(content_type: &str) -> bool {
 
 /// What refuses a body from its headers alone: a Content-Type that is not
 /// JSON (including none: `fetch` sends none for a bare Blob, with no
-/// preflight), then a declared length over the cap.
+/// preflight), then a declared length over the cap. A request with no
+/// Content-Type and no body at all carries nothing to refuse: it goes on
+/// to be told, in a 422 as the spec has it, that its body is missing.
 fn refusal_from_headers(headers: &HeaderMap) -> Option<AppError> {
-    let content_type_ok = headers
-        .get(CONTENT_TYPE)
+    let content_type = headers.get(CONTENT_TYPE);
+    let content_type_ok = content_type
         .and_then(|v| v.to_str().ok())
         .is_some_and(is_json);
-    if !content_type_ok {
+    let nothing_sent = content_type.is_none() && declares_no_body(headers);
+    if !(content_type_ok || nothing_sent) {
         return Some(AppError::UnsupportedMediaType);
     }
     refusal_before_body(headers)
+}
+
+/// No Transfer-Encoding, and no Content-Length or a zero one.
+fn declares_no_body(headers: &HeaderMap) -> bool {
+    !headers.contains_key(TRANSFER_ENCODING)
+        && headers
+            .get(CONTENT_LENGTH)
+            .is_none_or(|v| v.to_str().is_ok_and(|v| v.trim() == "0"))
 }
 
 /// A declared body over the cap, which no route accepts: refused before a

@@ -73,6 +73,18 @@ async fn a_body_that_does_not_say_it_is_json_is_refused_with_415() {
     assert_eq!(status, 201, "{reply}");
 }
 
+/// No Content-Type and no body at all: nothing to refuse as not JSON, so
+/// the answer is the spec's 422 for a missing body, not an undocumented 415.
+#[tokio::test]
+async fn a_request_with_no_body_and_no_content_type_is_422_for_its_missing_body() {
+    let app = spawn_app().await;
+
+    let (status, reply) = post_raw(&app, "/api/users", None, "").await;
+
+    assert_eq!(status, 422, "{reply}");
+    assert!(reply["errors"].is_object(), "{reply}");
+}
+
 #[tokio::test]
 async fn what_a_page_can_send_cross_site_without_a_preflight_spends_no_login_budget() {
     let app = spawn_app().await;
