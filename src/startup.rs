@@ -100,7 +100,7 @@ impl Application {
         // Before serving, so that every account's name is compared from
         // the first request on; only where the keys' columns exist.
         if schema.version.as_deref() >= Some(db::identity_keys::SINCE_MIGRATION) {
-            db::identity_keys::key_accounts_at_boot(&db).await;
+            db::identity_keys::key_unkeyed_accounts(&db).await;
         }
         let drift_metrics = metrics.clone();
 

@@ -8,9 +8,10 @@ use diesel_async::AsyncPgConnection;
 
 use super::CommandError;
 use crate::cli::MigrateAction;
-use crate::config::SettingsArgs;
+use crate::config::{DatabaseSettings, SettingsArgs};
 use crate::db;
 use crate::db::migrations::{self, Baseline, MigrationError, MigrationSet, RunOptions};
+use crate::metrics::Metrics;
 
 pub async fn run(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode, CommandError> {
     let database = args.database()?;
@@ -33,7 +34,8 @@ pub async fn run(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode,
                 allow_out_of_order: args.allow_out_of_order,
                 watch_from: Some(database.migrations.clone()),
             };
-            let report = migrations::run_pending(conn, set, options).await?;
+            let report = migrations::run_pending(conn, set.clone(), options).await?;
+            key_accounts_once_keyed(&database, &set).await;
             migrations::report_schema_problems(
                 &report.unknown,
                 &report.modified,
@@ -44,7 +46,8 @@ pub async fn run(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode,
             migrations::revert_last(conn, set, limits).await?;
         }
         MigrateAction::Redo => {
-            migrations::redo_last(conn, set, limits).await?;
+            migrations::redo_last(conn, set.clone(), limits).await?;
+            key_accounts_once_keyed(&database, &set).await;
         }
         MigrateAction::Repair => {
             let repaired = migrations::repair_checksums(conn, set, limits).await?;
@@ -148,4 +151,24 @@ async fn print_status(
         state.pending.len()
     );
     Ok(state.pending.len())
+}
+
+/// Account keys are computed in Rust, so the migration that adds their
+/// columns leaves them empty: a release job that migrates for servers
+/// started with CONDUIT_MIGRATE_ON_START=false computes them itself, before
+/// any of those servers compares a new name with them.
+async fn key_accounts_once_keyed(database: &DatabaseSettings, set: &MigrationSet) {
+    let Ok(known) = set.catalog() else { return };
+    let Ok(pool) = db::build_pool(database, Metrics::new().db_queries()) else {
+        return;
+    };
+    let db = db::Db::new(pool, database);
+    let state = db
+        .run(async |conn| Ok::<_, db::DbError>(migrations::schema_state(conn, &known).await?))
+        .await;
+    if let Ok(state) = state {
+        if state.version() >= Some(db::identity_keys::SINCE_MIGRATION) {
+            db::identity_keys::key_unkeyed_accounts(&db).await;
+        }
+    }
 }

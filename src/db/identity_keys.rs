@@ -167,10 +167,13 @@ fn collisions(written: &[Written]) -> Vec<Collision> {
         .collect()
 }
 
-/// Keys the accounts at boot and says which ones older rules let collide.
-/// A failure is logged, not fatal: the unique indexes stay the rule for
-/// every write, and an unkeyed account is still found by its exact name.
-pub async fn key_accounts_at_boot(db: &Db) {
+/// Keys the accounts that have no keys (or older ones) and says which
+/// ones older rules let collide. Run at boot, by `conduit migrate run` and
+/// `redo` once this migration is applied, and again every purge round, for
+/// accounts a server that predates the keys wrote meanwhile. A failure is
+/// logged, not fatal: the unique indexes stay the rule for every write,
+/// and an unkeyed account is still found by its exact name.
+pub async fn key_unkeyed_accounts(db: &Db) {
     match key_every_account(db).await {
         Ok(KeyingReport { keyed, collisions }) => {
             if keyed > 0 {

@@ -58,6 +58,9 @@ pub async fn purge_periodically(db: Db, pause: Duration) {
     loop {
         purge_round(&db, pause).await;
         tokio::time::sleep(pause).await;
+        // Boot keyed the accounts; this catches those written since by a
+        // server that predates the keys, or after a release job migrated.
+        super::identity_keys::key_unkeyed_accounts(&db).await;
     }
 }
 

@@ -11,6 +11,7 @@ mod faults;
 mod guard_rails;
 mod hardening;
 mod hashing_lanes;
+mod identity_keys;
 mod migrations;
 mod operators;
 mod plan;
