@@ -297,9 +297,10 @@ pub struct TopologyArgs {
     /// On SIGTERM or SIGINT, how long `/ready` answers 503 while requests
     /// are still served, before the server stops accepting and drains: a
     /// load balancer's health checks need that moment to take the replica
-    /// out (e.g. 5s; 0s stops at once).
+    /// out (e.g. 5s; 0s stops at once; at most 5m). A second signal
+    /// during the delay ends it.
     #[arg(long, env = "CONDUIT_SHUTDOWN_READINESS_DELAY", default_value = "0s",
-          value_parser = parse_duration, global = true)]
+          value_parser = parse_readiness_delay, global = true)]
     pub shutdown_readiness_delay: Duration,
 }
 
@@ -528,6 +529,17 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(value)
         .map_err(|error| format!("{value:?} is not a duration like 5s, 15m, 12h or 30d: {error}"))
+}
+
+/// A readiness delay past a few minutes is a typo (`10years` was
+/// accepted), and a replica that will not stop holds up every rollout.
+fn parse_readiness_delay(value: &str) -> Result<Duration, String> {
+    const LONGEST: Duration = Duration::from_secs(300);
+    let delay = parse_duration(value)?;
+    if delay > LONGEST {
+        return Err(format!("{value:?} is longer than 5m"));
+    }
+    Ok(delay)
 }
 
 /// A value kept out of `Debug` (the database URL carries a password).

@@ -9,7 +9,7 @@ use actix_web::dev::ServerHandle;
 
 /// Spawns the task that waits for SIGTERM or SIGINT, sets `draining` (so
 /// `/ready` answers 503) for `delay` while still serving, then stops the
-/// server gracefully.
+/// server gracefully; a second signal cuts the delay short.
 pub fn stop_on_signal(handle: ServerHandle, draining: Arc<AtomicBool>, delay: Duration) {
     tokio::spawn(async move {
         let signal = stop_signal().await;
@@ -20,7 +20,14 @@ pub fn stop_on_signal(handle: ServerHandle, draining: Arc<AtomicBool>, delay: Du
                 delay_ms = delay.as_millis() as u64,
                 "stopping: /ready answers 503 while requests are still served"
             );
-            tokio::time::sleep(delay).await;
+            // A second signal (an impatient operator, an orchestrator
+            // past its grace period) skips what is left of the delay.
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                again = stop_signal() => {
+                    tracing::info!(signal = again, "stopping: a second signal ends the delay");
+                }
+            }
         }
         tracing::info!(signal, "stopping: no new connections, draining requests");
         handle.stop(true).await;

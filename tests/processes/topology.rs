@@ -56,3 +56,42 @@ fn draining_index(events: &[serde_json::Value]) -> Option<usize> {
         e["message"] == "stopping: /ready answers 503 while requests are still served"
     })
 }
+
+/// An operator (or an orchestrator past its grace period) who signals
+/// again does not wait out a long readiness delay.
+#[tokio::test]
+async fn a_second_signal_ends_the_readiness_delay() {
+    let db = TestDatabase::create().await;
+    let mut server = ConduitProcess::spawn(
+        &db.url(),
+        &[],
+        &[("CONDUIT_SHUTDOWN_READINESS_DELAY", "5m")],
+    );
+    server.wait_ready(BOOT).await.unwrap();
+
+    server.signal("TERM");
+    let draining = server
+        .wait_for_event(
+            |e| e["message"] == "stopping: /ready answers 503 while requests are still served",
+            BOOT,
+        )
+        .await;
+    assert!(draining.is_some(), "{}", server.output());
+    server.signal("INT");
+
+    // Far less than the delay: the second signal cut it short.
+    let status = server.wait_exit(Duration::from_secs(60)).await;
+    assert!(status.is_ok_and(|s| s.success()), "{}", server.output());
+}
+
+#[tokio::test]
+async fn a_readiness_delay_past_five_minutes_is_refused() {
+    let (status, output) = crate::support::process::run_conduit(
+        None,
+        &["--shutdown-readiness-delay", "10years", "migrate", "status"],
+        &[],
+    )
+    .await;
+    assert!(!status.success());
+    assert!(output.contains("longer than 5m"), "{output}");
+}
