@@ -34,8 +34,8 @@ pub async fn run(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode,
                 allow_out_of_order: args.allow_out_of_order,
                 watch_from: Some(database.migrations.clone()),
             };
-            let report = migrations::run_pending(conn, set.clone(), options).await?;
-            key_accounts_once_keyed(&database, &set).await;
+            let report = migrations::run_pending(conn, set, options).await?;
+            key_accounts_once_keyed(&database, report.schema_version.as_deref()).await;
             migrations::report_schema_problems(
                 &report.unknown,
                 &report.modified,
@@ -46,8 +46,10 @@ pub async fn run(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode,
             migrations::revert_last(conn, set, limits).await?;
         }
         MigrateAction::Redo => {
-            migrations::redo_last(conn, set.clone(), limits).await?;
-            key_accounts_once_keyed(&database, &set).await;
+            // The newest applied migration, reverted and applied again.
+            let redone = migrations::redo_last(conn, set, limits).await?;
+            let version = redone.split('_').next();
+            key_accounts_once_keyed(&database, version).await;
         }
         MigrateAction::Repair => {
             let repaired = migrations::repair_checksums(conn, set, limits).await?;
@@ -157,18 +159,12 @@ async fn print_status(
 /// columns leaves them empty: a release job that migrates for servers
 /// started with CONDUIT_MIGRATE_ON_START=false computes them itself, before
 /// any of those servers compares a new name with them.
-async fn key_accounts_once_keyed(database: &DatabaseSettings, set: &MigrationSet) {
-    let Ok(known) = set.catalog() else { return };
+async fn key_accounts_once_keyed(database: &DatabaseSettings, schema_version: Option<&str>) {
+    if schema_version < Some(db::identity_keys::SINCE_MIGRATION) {
+        return;
+    }
     let Ok(pool) = db::build_pool(database, Metrics::new().db_queries()) else {
         return;
     };
-    let db = db::Db::new(pool, database);
-    let state = db
-        .run(async |conn| Ok::<_, db::DbError>(migrations::schema_state(conn, &known).await?))
-        .await;
-    if let Ok(state) = state {
-        if state.version() >= Some(db::identity_keys::SINCE_MIGRATION) {
-            db::identity_keys::key_unkeyed_accounts(&db).await;
-        }
-    }
+    db::identity_keys::key_unkeyed_accounts(&db::Db::new(pool, database)).await;
 }
