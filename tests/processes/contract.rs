@@ -173,3 +173,65 @@ async fn a_migration_without_the_marker_does_not_wait_for_older_releases() {
     assert!(status.success(), "{output}");
     assert_eq!(columns_of_notes(&db).await, ["id", "body", "legacy"]);
 }
+
+/// A connection that names itself as a server of `release` would.
+async fn connected_as(db: &TestDatabase, release: &str) -> diesel_async::AsyncPgConnection {
+    let mut url = db.url.clone();
+    url.query_pairs_mut()
+        .append_pair("application_name", &format!("conduit@{release}"));
+    crate::support::database::connect(&url).await
+}
+
+async fn migrated_to_release2(db: &TestDatabase) -> String {
+    let release2 = fixture("contract_release2");
+    let (status, output) = run_conduit(
+        Some(&db.url()),
+        &["migrate", "run", "--migrations-dir", &release2],
+        &[],
+    )
+    .await;
+    assert!(status.success(), "{output}");
+    assert_eq!(columns_of_notes(db).await, ["id", "body"]);
+    release2
+}
+
+#[tokio::test]
+async fn migrate_revert_refuses_while_a_release_that_uses_the_migration_is_connected() {
+    let db = TestDatabase::create().await;
+    let release2 = migrated_to_release2(&db).await;
+    let _serving = connected_as(&db, "002").await;
+
+    for action in ["revert", "redo"] {
+        let (status, output) = run_conduit(
+            Some(&db.url()),
+            &["migrate", action, "--migrations-dir", &release2],
+            &[("CONDUIT_MIGRATION_LOCK_WAIT_SECS", "1")],
+        )
+        .await;
+
+        assert!(!status.success(), "{action}: {output}");
+        assert!(
+            output.contains("migration 002_drop_notes_legacy not reverted: after 1s releases that use it are still connected (pid "),
+            "{action}: {output}"
+        );
+        assert!(output.contains(" conduit@002 from "), "{action}: {output}");
+        assert_eq!(columns_of_notes(&db).await, ["id", "body"], "{action}");
+    }
+}
+
+#[tokio::test]
+async fn migrate_revert_goes_ahead_with_only_older_releases_connected() {
+    let db = TestDatabase::create().await;
+    let release2 = migrated_to_release2(&db).await;
+    let _rolled_back = connected_as(&db, "001").await;
+
+    let (status, output) = run_conduit(
+        Some(&db.url()),
+        &["migrate", "revert", "--migrations-dir", &release2],
+        &[("CONDUIT_MIGRATION_LOCK_WAIT_SECS", "1")],
+    )
+    .await;
+
+    assert!(status.success(), "{output}");
+    assert_eq!(columns_of_notes(&db).await, ["id", "body", "legacy"]);
+}

@@ -29,9 +29,9 @@ pub fn is_contract(up_sql: &str) -> bool {
         .is_some_and(|line| line.trim_end() == MARKER)
 }
 
-/// A connection of an older release.
+/// A connection that names a Conduit release.
 #[derive(Debug, QueryableByName)]
-pub struct OlderSession {
+pub struct ReleaseSession {
     #[diesel(sql_type = Integer)]
     pub pid: i32,
     #[diesel(sql_type = Text)]
@@ -40,7 +40,7 @@ pub struct OlderSession {
     pub client_address: String,
 }
 
-impl std::fmt::Display for OlderSession {
+impl std::fmt::Display for ReleaseSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
@@ -63,49 +63,121 @@ pub(super) fn wait_for_older_releases(
     if !is_contract(&set.up_sql(name)?) {
         return Ok(());
     }
-    let started = Instant::now();
-    let mut last_log: Option<Instant> = None;
-    loop {
-        let older = older_sessions(conn, version)?;
-        if older.is_empty() {
-            if last_log.is_some() {
-                tracing::info!(migration = name, "older releases have disconnected");
-            }
-            return Ok(());
-        }
-        let listed = older
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
-        if started.elapsed() >= wait {
-            return Err(MigrationError::ContractBlocked {
-                name: name.to_owned(),
-                waited_secs: started.elapsed().as_secs(),
-                sessions: listed,
-            });
-        }
-        if last_log.is_none_or(|at| at.elapsed() >= LOG_INTERVAL) {
-            tracing::info!(
-                migration = name,
-                sessions = %listed,
-                "contract migration {name} waits for older releases to disconnect"
-            );
-            last_log = Some(Instant::now());
-        }
-        std::thread::sleep(POLL_INTERVAL);
+    let waiting = Waiting {
+        blocks: &|theirs| application_name::is_older(theirs, version),
+        waits: format!("contract migration {name} waits for older releases to disconnect"),
+        gone: "older releases have disconnected",
+    };
+    match waiting.wait(conn, name, wait)? {
+        None => Ok(()),
+        Some(Blocked {
+            waited_secs,
+            sessions,
+        }) => Err(MigrationError::ContractBlocked {
+            name: name.to_owned(),
+            waited_secs,
+            sessions,
+        }),
     }
 }
 
-/// The other connections to this database that name a release older than
-/// `version`.
-fn older_sessions(
+/// Before reverting `name` (version `version`): waits until no connection
+/// to this database names a release that knows it (its newest version is
+/// `version` or later), for at most `wait`. Such a release reads what the
+/// down.sql removes; roll it back first.
+pub(super) fn wait_for_releases_using(
     conn: &mut BlockingPgConnection,
+    name: &str,
     version: &str,
-) -> Result<Vec<OlderSession>, MigrationError> {
+    wait: Duration,
+) -> Result<(), MigrationError> {
+    let waiting = Waiting {
+        blocks: &|theirs| !application_name::is_older(theirs, version),
+        waits: format!("reverting {name} waits for the releases that use it to disconnect"),
+        gone: "the releases that use it have disconnected",
+    };
+    match waiting.wait(conn, name, wait)? {
+        None => Ok(()),
+        Some(Blocked {
+            waited_secs,
+            sessions,
+        }) => Err(MigrationError::RevertBlocked {
+            name: name.to_owned(),
+            waited_secs,
+            sessions,
+        }),
+    }
+}
+
+/// Still connected when the wait ran out: for how long, and who.
+struct Blocked {
+    waited_secs: u64,
+    sessions: String,
+}
+
+/// A wait for the connected releases that `blocks` a step.
+struct Waiting<'a> {
+    blocks: &'a dyn Fn(&str) -> bool,
+    waits: String,
+    gone: &'static str,
+}
+
+impl Waiting<'_> {
+    /// Polls until no other connection's release `blocks`, for at most
+    /// `wait`.
+    fn wait(
+        &self,
+        conn: &mut BlockingPgConnection,
+        name: &str,
+        wait: Duration,
+    ) -> Result<Option<Blocked>, MigrationError> {
+        let started = Instant::now();
+        let mut last_log: Option<Instant> = None;
+        loop {
+            let blocking = self.blocking_sessions(conn)?;
+            if blocking.is_empty() {
+                if last_log.is_some() {
+                    tracing::info!(migration = name, "{}", self.gone);
+                }
+                return Ok(None);
+            }
+            let listed = blocking
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            if started.elapsed() >= wait {
+                return Ok(Some(Blocked {
+                    waited_secs: started.elapsed().as_secs(),
+                    sessions: listed,
+                }));
+            }
+            if last_log.is_none_or(|at| at.elapsed() >= LOG_INTERVAL) {
+                tracing::info!(migration = name, sessions = %listed, "{}", self.waits);
+                last_log = Some(Instant::now());
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    fn blocking_sessions(
+        &self,
+        conn: &mut BlockingPgConnection,
+    ) -> Result<Vec<ReleaseSession>, MigrationError> {
+        Ok(release_sessions(conn)?
+            .into_iter()
+            .filter(|s| application_name::version_of(&s.application_name).is_some_and(self.blocks))
+            .collect())
+    }
+}
+
+/// The other connections to this database that name a Conduit release.
+fn release_sessions(
+    conn: &mut BlockingPgConnection,
+) -> Result<Vec<ReleaseSession>, MigrationError> {
     use diesel::RunQueryDsl;
 
-    let sessions: Vec<OlderSession> = diesel::sql_query(format!(
+    Ok(diesel::sql_query(format!(
         "SELECT pid, application_name, \
                 coalesce(host(client_addr), 'a local socket') AS client_address \
          FROM pg_stat_activity \
@@ -114,14 +186,7 @@ fn older_sessions(
          ORDER BY pid",
         application_name::PREFIX
     ))
-    .load(conn)?;
-    Ok(sessions
-        .into_iter()
-        .filter(|s| {
-            application_name::version_of(&s.application_name)
-                .is_some_and(|theirs| application_name::is_older(theirs, version))
-        })
-        .collect())
+    .load(conn)?)
 }
 
 #[cfg(test)]

@@ -238,6 +238,16 @@ pub enum MigrationError {
         waited_secs: u64,
         sessions: String,
     },
+    #[error(
+        "migration {name} not reverted: after {waited_secs}s releases that use it are still \
+         connected ({sessions}); its down.sql removes what they read, so roll them back to a \
+         release before it first (docs/migrations.md, \"Reverting\")"
+    )]
+    RevertBlocked {
+        name: String,
+        waited_secs: u64,
+        sessions: String,
+    },
 }
 
 /// What the database holds compared with what the binary knows.

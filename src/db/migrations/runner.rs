@@ -101,7 +101,7 @@ pub async fn revert_last(
 ) -> Result<String, MigrationError> {
     under_lock(conn, limits, move |conn| {
         let migration = newest_applied(conn, &set)?;
-        revert(conn, migration.as_ref())
+        revert(conn, migration.as_ref(), limits)
     })
     .await
     .map(|(name, _)| name)
@@ -116,7 +116,7 @@ pub async fn redo_last(
 ) -> Result<String, MigrationError> {
     under_lock(conn, limits, move |conn| {
         let migration = newest_applied(conn, &set)?;
-        revert(conn, migration.as_ref())?;
+        revert(conn, migration.as_ref(), limits)?;
         apply(
             conn,
             migration.as_ref(),
@@ -498,8 +498,15 @@ fn apply(
 fn revert(
     conn: &mut BlockingPgConnection,
     migration: &dyn Migration<Pg>,
+    limits: LockLimits,
 ) -> Result<String, MigrationError> {
     let name = migration.name().to_string();
+    contract::wait_for_releases_using(
+        conn,
+        &name,
+        &migration.name().version().to_string(),
+        limits.migration_lock_wait,
+    )?;
     let started = Instant::now();
     conn.revert_migration(migration)
         .map_err(|e| MigrationError::failed(&name, e))?;
