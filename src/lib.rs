@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod error_chain;
 pub mod extract;
+pub mod head_deadline;
 pub mod methods;
 pub mod metrics;
 pub mod openapi;

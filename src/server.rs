@@ -7,10 +7,13 @@
 
 use std::fmt;
 use std::net::TcpListener;
+use std::rc::Rc;
 use std::time::Duration;
 
 use actix_http::body::{BoxBody, MessageBody};
-use actix_http::{HttpMessage as _, HttpService, KeepAlive, Request, Response};
+use actix_http::{
+    Extensions, HttpMessage as _, HttpService, KeepAlive, Protocol, Request, Response,
+};
 use actix_server::Server;
 use actix_service::{
     apply_fn_factory, fn_service, map_config, IntoServiceFactory, Service, ServiceFactory,
@@ -22,8 +25,10 @@ use futures_core::future::LocalBoxFuture;
 
 use crate::connections::ConnectionGate;
 use crate::extract;
+use crate::head_deadline::{HeadDeadline, RequestPhase};
 
-/// Headers must arrive within this, as actix-web's default.
+/// Every request's headers must arrive within this of their first byte
+/// (actix-web's default for the first request of a connection).
 const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a closing connection may take to flush and shut down.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -64,10 +69,16 @@ where
     let gate = options.gate;
     let builder = builder.listen("conduit", listener, move || {
         let graceful = graceful.clone();
-        let app = app()
-            .into_factory()
-            .map_err(|error| error.into().error_response());
+        let app = apply_fn_factory(
+            app()
+                .into_factory()
+                .map_err(|error| error.into().error_response()),
+            answer_marking_phase,
+        );
         let http = HttpService::build()
+            .on_connect_ext(|io: &HeadDeadline, data: &mut Extensions| {
+                data.insert(io.phase());
+            })
             .graceful_shutdown_signal(move || {
                 let signal = graceful.clone();
                 async move { signal.notified().await }
@@ -79,8 +90,16 @@ where
             .expect(fn_service(answer_expectation))
             .finish(map_config(app, move |_| {
                 AppConfig::__priv_test_new(false, address.to_string(), address)
-            }))
-            .tcp();
+            }));
+        let http = fn_service(|io: actix_web::rt::net::TcpStream| async move {
+            let peer = io.peer_addr().ok();
+            Ok((
+                HeadDeadline::new(io, REQUEST_HEAD_TIMEOUT),
+                Protocol::Http1,
+                peer,
+            ))
+        })
+        .and_then(http);
         let gate = gate.clone();
         apply_fn_factory(
             http,
@@ -105,6 +124,30 @@ where
         )
     })?;
     Ok(builder.run())
+}
+
+/// Tells the connection's socket (src/head_deadline.rs) when the app
+/// starts and ends each request.
+fn answer_marking_phase<A>(
+    request: Request,
+    app: &A,
+) -> LocalBoxFuture<'static, Result<A::Response, A::Error>>
+where
+    A: Service<Request>,
+    A::Future: 'static,
+{
+    let phase = request.conn_data::<Rc<RequestPhase>>().cloned();
+    if let Some(phase) = &phase {
+        phase.request_started();
+    }
+    let answer = app.call(request);
+    Box::pin(async move {
+        let answer = answer.await;
+        if let Some(phase) = phase {
+            phase.request_answered();
+        }
+        answer
+    })
 }
 
 /// Writes `answer` if the socket takes it at once, then closes. Never

@@ -359,3 +359,80 @@ async fn an_address_holding_its_share_of_connections_is_refused_while_others_are
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Sends `bytes` one at a time, a second apart, until the server closes.
+fn trickle(mut writer: tokio::net::tcp::OwnedWriteHalf, bytes: &'static [u8]) {
+    tokio::spawn(async move {
+        for byte in bytes.iter().cycle() {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+/// Reads until the server closes, for at most `limit`: whether it did.
+async fn closed_within(reader: &mut tokio::net::tcp::OwnedReadHalf, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        while matches!(reader.read(&mut buffer).await, Ok(n) if n > 0) {}
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_second_request_head_sent_slowly_is_cut_off_like_the_first() {
+    // actix-http times only the first head of a connection.
+    let app = spawn_app().await;
+    let mut stream = send(
+        socket_address(&app.address),
+        b"GET /health HTTP/1.1\r\nHost: conduit\r\n\r\n",
+    )
+    .await;
+    let (head, _) = read_response(&mut stream, ANSWER)
+        .await
+        .expect("the answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (mut reader, mut writer) = stream.into_split();
+    writer
+        .write_all(b"GET /api/tags HTTP/1.1\r\nHost: conduit\r\n")
+        .await
+        .expect("send");
+    let started = Instant::now();
+    trickle(writer, b"X-Slow: yes\r\n");
+
+    assert!(
+        closed_within(&mut reader, Duration::from_secs(30)).await,
+        "a second head trickled for 30 s kept its connection"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_body_no_route_reads_does_not_keep_its_connection_open() {
+    let app = spawn_app().await;
+    let mut stream = send(
+        socket_address(&app.address),
+        b"POST /api/articles/some-slug/favorite HTTP/1.1\r\nHost: conduit\r\n\
+          Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n",
+    )
+    .await;
+    let (head, _) = read_response(&mut stream, ANSWER)
+        .await
+        .expect("the answer");
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    let (mut reader, writer) = stream.into_split();
+    trickle(writer, b"1\r\n \r\n");
+
+    assert!(
+        closed_within(&mut reader, Duration::from_secs(30)).await,
+        "a body trickled to a route that answered without it kept its connection for 30 s"
+    );
+}
