@@ -63,6 +63,15 @@ struct Outcome {
     retry_after_ms: Option<i64>,
 }
 
+/// A login's [`Outcome`], and whether its address counted it.
+#[derive(QueryableByName)]
+struct LoginOutcome {
+    #[diesel(embed)]
+    outcome: Outcome,
+    #[diesel(sql_type = Bool)]
+    address_admitted: bool,
+}
+
 impl Outcome {
     fn admission(&self) -> Admission {
         if self.admitted {
@@ -95,8 +104,9 @@ fn count(budget: u32) -> i64 {
 /// attempt; then the account counts it. Each row is decided on its latest
 /// version under its row lock (ON CONFLICT DO UPDATE ... WHERE), so
 /// attempts in flight count, across every replica. An attempt the pair
-/// refuses still counts for its address: an address that keeps trying a
-/// blocked account moves towards its own backoff.
+/// refuses checks no password, and its address takes it back at once: an
+/// account's own retries (its owner's app, logins in flight) must not move
+/// everyone who shares the address towards its backoff.
 ///
 /// `$1` pair, `$2` account, `$3` address, `$4` window (ms), `$5` pair
 /// budget, `$6` account budget, `$7` address budget, `$8` longest backoff (ms).
@@ -152,6 +162,7 @@ account AS (
 )
 SELECT
     EXISTS (SELECT 1 FROM account) AS admitted,
+    EXISTS (SELECT 1 FROM address) AS address_admitted,
     (SELECT ceil(extract(epoch FROM max(
                 CASE WHEN r.key = $1 AND r.attempts >= $5 THEN r.window_ends_at
                      ELSE greatest(r.next_at, now()) END
@@ -165,7 +176,7 @@ pub async fn begin_login(
     keys: &LoginKeys,
     budgets: &LoginBudgets,
 ) -> QueryResult<Admission> {
-    let outcome: Outcome = diesel::sql_query(BEGIN_LOGIN)
+    let login: LoginOutcome = diesel::sql_query(BEGIN_LOGIN)
         .bind::<Text, _>(&keys.pair)
         .bind::<Text, _>(&keys.account)
         .bind::<Text, _>(&keys.address)
@@ -176,7 +187,10 @@ pub async fn begin_login(
         .bind::<BigInt, _>(millis(budgets.max_backoff))
         .get_result(conn)
         .await?;
-    Ok(outcome.admission())
+    if login.address_admitted && !login.outcome.admitted {
+        give_back(conn, &keys.address).await?;
+    }
+    Ok(login.outcome.admission())
 }
 
 /// Rows are locked in [`BEGIN_LOGIN`]'s order, address, pair, account, by

@@ -966,3 +966,29 @@ async fn concurrent_logins_of_one_account_get_neither_500_nor_429() {
         "{statuses:?}"
     );
 }
+
+/// Logins the (account, address) pair refuses check no password: they
+/// do not spend the address's budget, which everyone behind the address
+/// (a NAT, an office) shares. An account retrying on its own, or its
+/// logins in flight, must not slow down its neighbours.
+#[tokio::test]
+async fn logins_refused_for_one_account_do_not_spend_the_shared_address() {
+    let app = behind_a_proxy(&["--login-max-failures", "3"]).await;
+    app.register("retrier").await;
+    app.register("neighbour").await;
+    let shared = "203.0.113.70";
+    for _ in 0..3 {
+        let (status, _) = login_from(&app, shared, "retrier@example.org", "wrong-password").await;
+        assert_eq!(status, 401);
+    }
+    // Ten times the account's budget is the address's (30 here).
+    for _ in 0..40 {
+        let (status, _) = login_from(&app, shared, "retrier@example.org", "password123").await;
+        assert_eq!(status, 429);
+    }
+
+    let (status, retry_after) =
+        login_from(&app, shared, "neighbour@example.org", "password123").await;
+
+    assert_eq!(status, 200, "the neighbour waited {retry_after:?}");
+}
