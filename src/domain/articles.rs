@@ -2,7 +2,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::text::{self, INVISIBLE};
+use super::text::{self, INVISIBLE, STRAY_MODIFIER};
 use super::{field_errors, identity, FieldErrors, Invalid, Patch};
 
 pub const TITLE_MAX: usize = 200;
@@ -19,8 +19,9 @@ pub fn normalized_tag(value: &str) -> String {
 }
 
 /// An article's tags: normalized ([`normalized_tag`]), none blank or too
-/// long, none with an invisible or control character (refused, not
-/// stripped: a stripped tag would not be the one the author typed), no
+/// long, none with an invisible or control character or a stray mark or
+/// selector (refused, not stripped: a stripped tag would not be the one
+/// the author typed), no
 /// duplicates, sorted, at most [`TAGS_PER_ARTICLE_MAX`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TagList(Vec<String>);
@@ -38,6 +39,8 @@ impl TagList {
                 problems.push(format!("tags are at most {TAG_MAX} characters"));
             } else if tag.chars().any(identity::is_invisible) {
                 problems.push(format!("tags {INVISIBLE}"));
+            } else if identity::has_stray_modifier(&tag) {
+                problems.push(format!("tags {STRAY_MODIFIER}"));
             } else {
                 tags.push(tag);
             }

@@ -6,7 +6,7 @@
 
 use caseless::Caseless;
 use unicode_normalization::UnicodeNormalization;
-use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+use unicode_properties::{GeneralCategory, UnicodeEmoji, UnicodeGeneralCategory};
 use unicode_security::general_security_profile::IdentifierType;
 use unicode_security::GeneralSecurityProfile;
 
@@ -57,6 +57,53 @@ pub fn is_invisible(c: char) -> bool {
         && !is_variation_selector(c))
 }
 
+/// Whether `value` holds a variation selector or a combining mark that no
+/// character of it takes, each a way to write a text that looks like
+/// another: a selector anywhere but after an emoji (`❤️`, the keycap
+/// `1️⃣`); a mark at the start, after an ASCII character (NFC has
+/// composed every accent a Latin letter takes), or after three others.
+pub fn has_stray_modifier(value: &str) -> bool {
+    let chars: Vec<char> = value.chars().collect();
+    let mut marks_in_a_row = 0;
+    for (i, &c) in chars.iter().enumerate() {
+        let before = i.checked_sub(1).map(|j| chars[j]);
+        if is_variation_selector(c) {
+            let keycap = chars.get(i + 1) == Some(&'\u{20E3}');
+            let takes_it =
+                before.is_some_and(|b| b.is_emoji_char() && (!b.is_emoji_component() || keycap));
+            if !takes_it {
+                return true;
+            }
+            marks_in_a_row = 0;
+        } else if is_mark(c) {
+            marks_in_a_row += 1;
+            if marks_in_a_row > 3 || before.is_none_or(|b| b.is_ascii()) {
+                return true;
+            }
+        } else {
+            marks_in_a_row = 0;
+        }
+    }
+    false
+}
+
+/// Whether `value` shows anything: a character that is not white space,
+/// invisible, a mark or a selector.
+pub fn shows_something(value: &str) -> bool {
+    value
+        .chars()
+        .any(|c| !(c.is_whitespace() || is_invisible(c) || is_mark(c) || is_variation_selector(c)))
+}
+
+fn is_mark(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::NonspacingMark
+            | GeneralCategory::SpacingMark
+            | GeneralCategory::EnclosingMark
+    )
+}
+
 /// Emoji and text presentation selectors: default-ignorable, yet part of
 /// how an emoji such as `❤️` is written.
 fn is_variation_selector(c: char) -> bool {
@@ -97,6 +144,37 @@ mod tests {
         }
         assert_eq!(skeleton("paypaI"), skeleton("paypal"));
         assert_ne!(skeleton("alice"), skeleton("bob"));
+    }
+
+    #[test]
+    fn modifiers_must_belong_to_the_character_before_them() {
+        for fine in ["❤️", "1️⃣", "café", "नमस्ते", "ไม่", "a-b"] {
+            assert!(!has_stray_modifier(fine), "{fine:?}");
+        }
+        for stray in [
+            "a\u{FE0F}",
+            "1\u{FE0F}",
+            "\u{FE0F}",
+            "\u{301}a",
+            "a\u{336}",
+            "न\u{94d}\u{94d}\u{94d}\u{94d}",
+        ] {
+            assert!(has_stray_modifier(stray), "{stray:?}");
+        }
+    }
+
+    #[test]
+    fn text_of_selectors_marks_and_invisibles_shows_nothing() {
+        assert!(shows_something("a\u{200B}"));
+        assert!(shows_something("❤️"));
+        for nothing in [
+            "\u{200B}",
+            "\u{3164}\u{3164}",
+            "\u{301}\u{301}",
+            "\u{FE0F} ",
+        ] {
+            assert!(!shows_something(nothing), "{nothing:?}");
+        }
     }
 
     #[test]

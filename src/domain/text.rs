@@ -1,21 +1,28 @@
 //! Text fields: trimmed, bounded, and free of NUL (PostgreSQL text cannot
 //! hold one).
 
-use super::Invalid;
+use super::{identity, Invalid};
 
 pub const BLANK: &str = "can't be blank";
 pub const NULL: &str = "can't be null";
 pub const INVISIBLE: &str = "can't contain invisible or control characters";
+pub const STRAY_MODIFIER: &str =
+    "can't contain a combining mark or variation selector that no character before it takes";
 
 pub fn too_long(max: usize) -> String {
     format!("is too long (maximum is {max} characters)")
 }
 
-/// A required text: present, not blank, not too long, no NUL; trimmed.
+/// A required text: present, showing something (not only white space,
+/// invisible characters or marks), not too long, no NUL; trimmed.
 pub fn required(value: Option<String>, max: usize) -> Result<String, Invalid> {
     let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
-    if value.is_empty() {
-        return Err(BLANK.into());
+    if !identity::shows_something(&value) {
+        return Err(if value.chars().any(identity::is_invisible) {
+            INVISIBLE.into()
+        } else {
+            BLANK.into()
+        });
     }
     bounded(value, max)
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::text::{self, BLANK, INVISIBLE};
+use super::text::{self, BLANK, INVISIBLE, STRAY_MODIFIER};
 use super::{field_errors, identity, Change, FieldErrors, Invalid, Patch};
 
 pub const USERNAME_MAX: usize = 64;
@@ -31,6 +31,8 @@ impl Username {
         let value = text::required(nfc(value), USERNAME_MAX)?;
         if value.chars().any(identity::is_invisible) {
             Err(INVISIBLE.into())
+        } else if identity::has_stray_modifier(&value) {
+            Err(STRAY_MODIFIER.into())
         } else if !value
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
@@ -64,6 +66,7 @@ impl Email {
                     && !value
                         .chars()
                         .any(|c| c.is_whitespace() || identity::is_invisible(c))
+                    && !identity::has_stray_modifier(&value)
             }
             None => false,
         };
@@ -171,6 +174,20 @@ impl Credentials {
     }
 }
 
+/// A profile image: an absolute http or https URL (a frontend puts it in
+/// an `<img src>` or a link: never `javascript:` or `data:`), or nothing.
+fn image_url(value: String) -> Result<Option<String>, Invalid> {
+    let Some(value) = text::optional(Some(value), URL_MAX)? else {
+        return Ok(None);
+    };
+    match url::Url::parse(&value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(Some(value))
+        }
+        _ => Err("must be an http or https URL".into()),
+    }
+}
+
 /// A change to one's account: `None` leaves a field alone; `bio` and
 /// `image` may also be cleared, the others may not.
 #[derive(Debug)]
@@ -195,7 +212,7 @@ impl UserChanges {
             email.non_null(|v| Email::parse(Some(v))),
             password.non_null(|v| Password::parse(Some(v))),
             bio.nullable(|v| text::optional(Some(v), BIO_MAX)),
-            image.nullable(|v| text::optional(Some(v), URL_MAX)),
+            image.nullable(image_url),
         ) {
             (Ok(username), Ok(email), Ok(password), Ok(bio), Ok(image)) => Ok(Self {
                 username,
@@ -254,6 +271,24 @@ mod tests {
         }
         assert!(Email::parse(Some("demo\u{200B}@x.org".into())).is_err());
         assert!(Email::parse(Some("demo@x\u{202E}.org".into())).is_err());
+    }
+
+    #[test]
+    fn an_image_is_an_http_or_https_url() {
+        assert_eq!(
+            image_url("https://example.org/a.png".into()),
+            Ok(Some("https://example.org/a.png".into()))
+        );
+        assert_eq!(image_url("".into()), Ok(None));
+        for hostile in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "//example.org/a.png",
+            "photo.jpg",
+        ] {
+            assert!(image_url(hostile.into()).is_err(), "{hostile}");
+        }
     }
 
     #[test]

@@ -77,8 +77,9 @@ pub struct UserUpdatePayload {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     bio: Patch<String>,
+    /// An absolute http or https URL.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = "uri")]
     image: Patch<String>,
 }
 

@@ -289,3 +289,103 @@ async fn one_author_cannot_flood_the_popular_tags() {
     let tags = app.get("/api/tags", None).await;
     assert_eq!(tags.body["tags"][0], "rust", "{}", tags.body);
 }
+
+#[tokio::test]
+async fn selectors_and_marks_no_character_takes_are_refused_in_tags_names_and_emails() {
+    let app = spawn_app().await;
+    let token = app.register("writer").await;
+    for (i, tag) in ["rust\u{FE0F}", "\u{301}rust", "ru\u{336}st"]
+        .into_iter()
+        .enumerate()
+    {
+        let reply = app
+            .post(
+                "/api/articles",
+                Some(&token),
+                json!({"article": {"title": format!("t{i}"), "description": "d", "body": "b", "tagList": [tag]}}),
+            )
+            .await;
+        let (status, message) = status_and_error(&reply, "tagList");
+        assert_eq!(status, 422, "{tag:?}");
+        assert!(
+            message.contains("combining mark or variation selector"),
+            "{message}"
+        );
+    }
+    let reply = app
+        .post(
+            "/api/articles",
+            Some(&token),
+            json!({"article": {"title": "hearts", "description": "d", "body": "b", "tagList": ["❤️"]}}),
+        )
+        .await;
+    assert_eq!(
+        reply.status.as_u16(),
+        201,
+        "an emoji takes its selector: {}",
+        reply.body
+    );
+
+    let reply = register(&app, "mallory\u{FE0F}", "mallory@example.org").await;
+    assert_eq!(status_and_error(&reply, "username").0, 422);
+    let reply = register(&app, "mallory", "writer\u{FE0F}@example.org").await;
+    assert_eq!(
+        status_and_error(&reply, "email"),
+        (422, "is invalid".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn texts_that_show_nothing_are_refused_like_blank_ones() {
+    let app = spawn_app().await;
+    let token = app.register("writer").await;
+    let reply = app
+        .post(
+            "/api/articles",
+            Some(&token),
+            json!({"article": {"title": "\u{200B}\u{2060}", "description": "\u{301}\u{301}", "body": "\u{FE0F}", "tagList": []}}),
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 422, "{}", reply.body);
+    assert_eq!(
+        reply.body["errors"],
+        json!({
+            "title": ["can't contain invisible or control characters"],
+            "description": ["can't be blank"],
+            "body": ["can't be blank"]
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_profile_image_must_be_an_http_or_https_url() {
+    let app = spawn_app().await;
+    let token = app.register("pictured").await;
+    for hostile in [
+        "javascript:alert(document.cookie)",
+        "data:text/html,<script>1</script>",
+        "photo.jpg",
+    ] {
+        let reply = app
+            .put(
+                "/api/user",
+                Some(&token),
+                json!({"user": {"image": hostile}}),
+            )
+            .await;
+        assert_eq!(
+            status_and_error(&reply, "image"),
+            (422, "must be an http or https URL".to_owned()),
+            "{hostile}"
+        );
+    }
+    let reply = app
+        .put(
+            "/api/user",
+            Some(&token),
+            json!({"user": {"image": "https://example.org/me.png"}}),
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["user"]["image"], "https://example.org/me.png");
+}
