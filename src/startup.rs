@@ -98,8 +98,8 @@ impl Application {
             metrics.set_schema_drift(differences);
         }
         // Before serving, so that every account's name is compared from
-        // the first request on; only where the keys' columns exist.
-        if schema.version.as_deref() >= Some(db::identity_keys::SINCE_MIGRATION) {
+        // the first request on; only where some account lacks its keys.
+        if schema.unkeyed_accounts {
             db::identity_keys::key_unkeyed_accounts(&db).await;
         }
         let drift_metrics = metrics.clone();

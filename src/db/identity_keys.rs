@@ -105,6 +105,16 @@ impl Given {
     }
 }
 
+/// Whether some account's keys are missing or were computed by older
+/// rules.
+pub async fn any_unkeyed(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table.filter(users::identity_keys_version.lt(IDENTITY_KEYS_VERSION)),
+    ))
+    .get_result(conn)
+    .await
+}
+
 /// The next accounts to key, by id.
 async fn unkeyed_after(
     conn: &mut AsyncPgConnection,

@@ -11,6 +11,7 @@ use super::{
     RunOptions, SchemaState,
 };
 use crate::config::Settings;
+use crate::db::identity_keys;
 
 /// What boot found, for the metrics and for what runs once serving.
 pub struct SchemaAtBoot {
@@ -25,6 +26,9 @@ pub struct SchemaAtBoot {
     /// The drift check left for once the server is up: without
     /// CONDUIT_STRICT_SCHEMA, /ready does not wait for it.
     pub deferred_drift_check: Option<DriftCheck>,
+    /// Whether accounts wait for their identity keys
+    /// (`db::identity_keys`), asked on the connection boot already has.
+    pub unkeyed_accounts: bool,
 }
 
 /// A drift check to run later, on the migration connection.
@@ -105,14 +109,21 @@ pub async fn bring_schema_up_to_date(
     // with some pending, or some unknown, there is nothing to compare with.
     let comparable =
         matches!(settings.migrations, MigrationSet::Embedded) && !pending && unknown.is_empty();
+    let mut conn = conn;
+    let unkeyed_accounts = if version.as_deref() >= Some(identity_keys::SINCE_MIGRATION) {
+        // A failed look is not a failed boot: keying is then tried anyway.
+        identity_keys::any_unkeyed(&mut conn).await.unwrap_or(true)
+    } else {
+        false
+    };
     let mut at_boot = SchemaAtBoot {
         version,
         out_of_order,
         drift: None,
         deferred_drift_check: None,
+        unkeyed_accounts,
     };
     if comparable && settings.strict_schema {
-        let mut conn = conn;
         let differences = drift::drift_from_embedded(&mut conn).await?;
         drift::report_drift(&differences, true)?;
         at_boot.drift = Some(0);
