@@ -68,6 +68,9 @@ pub struct Application {
     purge: tokio::task::JoinHandle<()>,
 }
 
+/// How long after listening a boot that is not strict checks for drift.
+const DRIFT_CHECK_AFTER: Duration = Duration::from_millis(500);
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let known = settings.migrations.catalog()?;
@@ -165,6 +168,9 @@ impl Application {
         // On its own task and connection: the purge keeps its schedule.
         if let Some(check) = schema.deferred_drift_check {
             tokio::spawn(async move {
+                // Its catalog reads would compete with the first /ready
+                // for the database's CPU.
+                tokio::time::sleep(DRIFT_CHECK_AFTER).await;
                 if let Some(differences) = check.run().await {
                     drift_metrics.set_schema_drift(differences);
                 }
