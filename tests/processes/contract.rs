@@ -6,9 +6,8 @@
 
 use std::time::Duration;
 
-use conduit::db::migrations::MigrationSet;
-
 use crate::support::database::{select_texts, TestDatabase};
+use crate::support::embedded;
 use crate::support::process::{fixture, run_conduit, ConduitProcess};
 
 const BOOT: Duration = Duration::from_secs(90);
@@ -45,12 +44,7 @@ async fn older_release(db: &TestDatabase) -> ConduitProcess {
 #[tokio::test]
 async fn every_connection_names_the_release_by_its_newest_embedded_migration() {
     let db = TestDatabase::create().await;
-    let newest = MigrationSet::Embedded
-        .catalog()
-        .unwrap()
-        .pop()
-        .unwrap()
-        .version;
+    let newest = embedded::newest();
     // A name in the URL gives way: contract migrations rely on ours.
     let mut url = db.url.clone();
     url.query_pairs_mut()

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::database::{select_texts, wait_for_a_lock_waiter, TestDatabase};
+use crate::support::embedded;
 use crate::support::http::metrics;
 use crate::support::process::{fixture, get_json, run_conduit, ConduitProcess};
 use diesel_async::SimpleAsyncConnection;
@@ -563,28 +564,6 @@ async fn verify_of_a_migrations_dir_compares_with_a_scratch_database() {
 
 // ---- 5. Baseline ----
 
-/// The versions of `migrations/`, oldest first: what the binary embeds.
-fn embedded_versions() -> Vec<String> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    let mut versions: Vec<String> = std::fs::read_dir(root)
-        .expect("read migrations/")
-        .filter_map(|entry| {
-            let name = entry
-                .expect("an entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned();
-            name.split_once('_').map(|(version, _)| version.to_owned())
-        })
-        .collect();
-    versions.sort();
-    versions
-}
-
-fn newest_embedded() -> String {
-    embedded_versions().pop().expect("at least one migration")
-}
-
 /// The embedded schema, without any migration history.
 async fn schema_without_history(db: &TestDatabase) {
     let (ran, output) = migrate(db, &["run"], &[]).await;
@@ -605,7 +584,7 @@ async fn baseline_records_matching_migrations_without_running_them_once() {
         .await
         .unwrap();
 
-    let newest = newest_embedded();
+    let newest = embedded::newest();
     let (baselined, output) = migrate(&db, &["baseline", &newest], &[]).await;
 
     eprintln!("{output}");
@@ -618,7 +597,7 @@ async fn baseline_records_matching_migrations_without_running_them_once() {
         output.contains(&format!("baselined at {newest}")),
         "{output}"
     );
-    assert_eq!(applied_versions(&db).await, embedded_versions());
+    assert_eq!(applied_versions(&db).await, embedded::versions());
     let demo = "SELECT count(*)::text AS value FROM users WHERE username = 'demo'";
     assert_eq!(select_texts(&mut conn, demo).await, ["0"], "nothing ran");
     let (strict, output) = migrate(&db, &["run"], &[("CONDUIT_STRICT_SCHEMA", "true")]).await;
@@ -637,7 +616,7 @@ async fn baseline_refuses_a_schema_that_differs_and_records_nothing() {
     schema_without_history(&db).await;
     db.connect().await.batch_execute(DRIFT).await.unwrap();
 
-    let newest = newest_embedded();
+    let newest = embedded::newest();
     let (baselined, output) = migrate(&db, &["baseline", &newest], &[]).await;
 
     eprintln!("{output}");

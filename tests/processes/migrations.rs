@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::database::{select_texts, TestDatabase};
+use crate::support::embedded;
 use crate::support::process::{fixture, get_json, ConduitProcess};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use conduit::db::migrations::{MigrationSet, EMBEDDED_MIGRATIONS};
@@ -38,7 +39,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"status": "ready", "schema_version": "012", "pending_migrations": []})
+        json!({"status": "ready", "schema_version": embedded::newest(), "pending_migrations": []})
     );
     let mut conn = db.connect().await;
     let tables = select_texts(
@@ -66,10 +67,7 @@ async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {
             "users"
         ]
     );
-    assert_eq!(
-        applied_versions(&db).await,
-        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011", "012"]
-    );
+    assert_eq!(applied_versions(&db).await, embedded::versions());
     let hashes = select_texts(
         &mut conn,
         "SELECT password_hash AS value FROM users \
@@ -120,10 +118,7 @@ async fn a_second_boot_applies_nothing_and_says_the_schema_is_up_to_date() {
         !messages.iter().any(|m| m.starts_with("applied migration")),
         "{messages:#?}"
     );
-    assert_eq!(
-        applied_versions(&db).await,
-        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011", "012"]
-    );
+    assert_eq!(applied_versions(&db).await, embedded::versions());
 }
 
 /// Starts `count` servers at once on one database and waits for all.
@@ -172,9 +167,10 @@ async fn eight_servers_booting_at_once_apply_each_migration_exactly_once() {
     assert_migrated_once(
         &db,
         &servers,
-        &[
-            "001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011", "012",
-        ],
+        &embedded::versions()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
     )
     .await;
     let mut conn = db.connect().await;
@@ -471,10 +467,7 @@ async fn reverting_the_seed_takes_exactly_its_rows_or_refuses() {
         "{refused}"
     );
     assert_eq!(select_texts(&mut conn, everything).await, before);
-    assert_eq!(
-        applied_versions(&db).await,
-        ["001", "002", "003", "004", "005", "006", "007", "008", "009", "010", "011", "012"]
-    );
+    assert_eq!(applied_versions(&db).await, embedded::versions());
 
     // Without the shared tag, the revert takes the seed alone and 002
     // applies again on a database with other users' data.

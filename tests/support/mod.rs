@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod database;
+pub mod embedded;
 pub mod http;
 pub mod process;
 // The process tests use part of it; the API tests the rest.
