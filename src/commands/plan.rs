@@ -11,8 +11,9 @@ use super::CommandError;
 use crate::cli::PlanFormat;
 use crate::config::DatabaseSettings;
 use crate::db;
-use crate::db::migrations::plan::{self, Plan, PlanError, Scratch, StatementPlan};
+use crate::db::migrations::plan::{self, Plan, PlanError, StatementPlan};
 use crate::db::migrations::MigrationSet;
+use crate::db::migrations::ScratchDatabase;
 use crate::error_chain::Chain;
 
 /// The exit status of `--fail-on-risk` when a statement is flagged.
@@ -46,7 +47,9 @@ pub async fn run(
     let mut admin = db::connect(&url(endpoint), &endpoint.tls)
         .await
         .map_err(PlanError::ConnectScratch)?;
-    let scratch = Scratch::create(&mut admin).await?;
+    let scratch = ScratchDatabase::create(&mut admin, "conduit_plan")
+        .await
+        .map_err(PlanError::from)?;
     let name = scratch.name.clone();
     eprintln!("migrate plan: measuring on the scratch database {name} (dropped when done)");
     let scratch_endpoint = endpoint.with_database(&name);

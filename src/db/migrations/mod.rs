@@ -39,6 +39,7 @@ pub use runner::{
     redo_last, repair_checksums, revert_last, run_pending, run_pending_keeping_connection,
     AppliedMigration, LockLimits, RepairedChecksum, RunOptions, RunReport,
 };
+pub use scratch::{ScratchDatabase, ScratchError};
 pub use sources::MigrationText;
 pub use verify::{baseline, verify, Baseline};
 

@@ -1,15 +1,73 @@
-//! The schema some migrations make, read from a scratch database they are
-//! applied to and that is dropped afterwards: for `migrate verify` and
-//! `migrate baseline` when the checked-in description does not apply (a
-//! `--migrations-dir` set, or a version below the newest). The migration
-//! role needs CREATEDB for it.
+//! Scratch databases: created beside the live one on its server, always
+//! dropped by their user (after an error or an interrupt too). `migrate
+//! plan` measures pending migrations on one; `migrate verify` and
+//! `migrate baseline` read the schema some migrations make from one when
+//! the checked-in description does not apply (a `--migrations-dir` set, or
+//! a version below the newest). The migration role needs CREATEDB.
 
 use diesel::migration::MigrationSource;
-use diesel_async::AsyncPgConnection;
+use diesel::result::{DatabaseErrorKind, Error};
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::MigrationHarness;
 
 use super::{drift, BlockingPgConnection, MigrationError, MigrationSet};
 use crate::config::Endpoint;
+
+/// Why a scratch database could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum ScratchError {
+    #[error(
+        "a scratch database is needed beside the live one, and this role may not create \
+         databases: grant it CREATEDB (ALTER ROLE ... CREATEDB) or run as a role that has it"
+    )]
+    MayNotCreateDatabase,
+    #[error("could not create the scratch database {0}")]
+    Create(String, #[source] Error),
+}
+
+/// A scratch database that exists until [`ScratchDatabase::drop_with`].
+#[derive(Debug)]
+pub struct ScratchDatabase {
+    pub name: String,
+}
+
+impl ScratchDatabase {
+    /// Creates `<prefix>_<random>` with `admin`.
+    pub async fn create(admin: &mut AsyncPgConnection, prefix: &str) -> Result<Self, ScratchError> {
+        let name = format!(
+            "{prefix}_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        match admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+        {
+            Ok(()) => Ok(Self { name }),
+            Err(error) if is_permission_denied(&error) => Err(ScratchError::MayNotCreateDatabase),
+            Err(error) => Err(ScratchError::Create(name, error)),
+        }
+    }
+
+    /// Drops it, ending any session still connected to it.
+    pub async fn drop_with(self, admin: &mut AsyncPgConnection) -> Result<(), Error> {
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .await
+    }
+}
+
+/// SQLSTATE 42501, insufficient_privilege, as diesel reports it.
+fn is_permission_denied(error: &Error) -> bool {
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            info.message().starts_with("permission denied")
+        }
+        _ => false,
+    }
+}
 
 /// Describes the schema that the migrations of `set` with `versions` make,
 /// applied in version order to a fresh database on the server `conn` is
@@ -20,18 +78,12 @@ pub async fn expected_schema(
     set: &MigrationSet,
     versions: &[String],
 ) -> Result<Vec<String>, MigrationError> {
-    use diesel_async::RunQueryDsl;
-
-    let name = format!("conduit_verify_{}", uuid::Uuid::new_v4().simple());
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(conn)
+    let scratch = ScratchDatabase::create(conn, "conduit_verify")
         .await
-        .map_err(|e| MigrationError::Scratch(e.to_string()))?;
-    let described = describe_fresh(endpoint, &name, set, versions).await;
-    if let Err(error) = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(conn)
-        .await
-    {
+        .map_err(|e| MigrationError::Scratch(crate::error_chain::Chain(&e).to_string()))?;
+    let described = describe_fresh(endpoint, &scratch.name, set, versions).await;
+    let name = scratch.name.clone();
+    if let Err(error) = scratch.drop_with(conn).await {
         tracing::warn!(%error, database = %name, "could not drop the scratch database; drop it by hand");
     }
     described

@@ -8,12 +8,9 @@ mod live;
 mod locks;
 mod measure;
 mod risk;
-mod scratch;
 pub mod split;
 
 use serde::Serialize;
-
-pub use scratch::Scratch;
 
 use super::{schema_state, MigrationError, MigrationSet};
 use diesel_async::AsyncPgConnection;
@@ -21,13 +18,8 @@ use diesel_async::AsyncPgConnection;
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error(
-        "migrate plan needs a scratch database beside the live one, and this role may not \
-         create databases: grant it CREATEDB (ALTER ROLE ... CREATEDB) or run plan as a role that has it"
-    )]
-    MayNotCreateDatabase,
-    #[error("could not create the scratch database {0}")]
-    CreateScratch(String, #[source] diesel::result::Error),
+    #[error("migrate plan: {0}")]
+    Scratch(#[from] super::scratch::ScratchError),
     #[error("could not connect to the scratch database")]
     ConnectScratch(#[source] crate::db::ConnectError),
     #[error("could not build the live schema on the scratch database: migration {name} failed")]
