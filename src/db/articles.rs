@@ -1,6 +1,5 @@
-//! Articles, their tags and favorites, and the batch queries that turn a
-//! page of articles into what the API shows, in a constant number of
-//! queries whatever the page size.
+//! Articles, and the batch queries that turn a page of articles into what
+//! the API shows, in a constant number of queries whatever the page size.
 
 use std::collections::HashMap;
 
@@ -8,9 +7,11 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::{self, now};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Numeric, Text};
+use diesel::sql_types::{Nullable, Numeric};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use super::functions::{array_agg, coalesce, int8};
+use super::tags::set_tags;
 use super::users::User;
 use crate::schema::{
     article_count_shards, article_tags, articles, favorites, follows, tag_link_count_shards, tags,
@@ -147,15 +148,6 @@ fn tag_only(filter: &ArticleFilter) -> Option<&str> {
     }
 }
 
-diesel::define_sql_function! {
-    /// `int8(numeric)`, PostgreSQL's cast of a numeric to a bigint.
-    fn int8(value: Nullable<Numeric>) -> Nullable<BigInt>;
-}
-
-diesel::define_sql_function! {
-    fn coalesce(value: Nullable<BigInt>, otherwise: BigInt) -> BigInt;
-}
-
 /// A sum of counter shards as a bigint, 0 over no rows: SUM(bigint) is
 /// numeric in PostgreSQL, and the total fits a bigint. Typed rather than
 /// written as SQL text, because diesel caches no prepared statement with
@@ -204,12 +196,6 @@ async fn count_matching(mut conn: &AsyncPgConnection, filter: &ArticleFilter) ->
         }
         _ => filtered(filter).count().get_result(&mut conn).await,
     }
-}
-
-diesel::define_sql_function! {
-    /// `array_agg(value)`: a group's values as one array, NULL over no rows.
-    #[aggregate]
-    fn array_agg(value: Text) -> Nullable<Array<Text>>;
 }
 
 /// The article's tag names in order, as one array (NULL for none):
@@ -473,46 +459,6 @@ pub async fn details(
     Ok(assemble(article, author, tags.unwrap_or_default(), counts))
 }
 
-/// Makes sure every tag exists and gives the article exactly these tags.
-async fn set_tags(
-    conn: &mut AsyncPgConnection,
-    article_id: i64,
-    names: &[String],
-) -> QueryResult<()> {
-    diesel::delete(article_tags::table.filter(article_tags::article_id.eq(article_id)))
-        .execute(conn)
-        .await?;
-    if names.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<_> = names.iter().map(|name| tags::name.eq(name)).collect();
-    diesel::insert_into(tags::table)
-        .values(&rows)
-        .on_conflict(tags::name)
-        .do_nothing()
-        .execute(conn)
-        .await?;
-    let tag_ids: Vec<i64> = tags::table
-        .filter(tags::name.eq_any(names))
-        .select(tags::id)
-        .load(conn)
-        .await?;
-    let links: Vec<_> = tag_ids
-        .into_iter()
-        .map(|tag_id| {
-            (
-                article_tags::article_id.eq(article_id),
-                article_tags::tag_id.eq(tag_id),
-            )
-        })
-        .collect();
-    diesel::insert_into(article_tags::table)
-        .values(&links)
-        .execute(conn)
-        .await
-        .map(drop)
-}
-
 /// Whether a failed [`create`] or [`update`] drew a slug another article has.
 pub fn is_slug_taken(error: &diesel::result::Error) -> bool {
     super::violated_unique_constraint(error) == Some("articles_slug_key")
@@ -561,73 +507,4 @@ pub async fn update(
 
 pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<usize> {
     diesel::delete(articles::table.find(id)).execute(conn).await
-}
-
-/// `user_id` favorites the article; twice is not an error.
-pub async fn favorite(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-    article_id: i64,
-) -> QueryResult<()> {
-    diesel::insert_into(favorites::table)
-        .values((
-            favorites::user_id.eq(user_id),
-            favorites::article_id.eq(article_id),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await
-        .map(drop)
-}
-
-pub async fn unfavorite(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-    article_id: i64,
-) -> QueryResult<()> {
-    diesel::delete(favorites::table.find((user_id, article_id)))
-        .execute(conn)
-        .await
-        .map(drop)
-}
-
-#[derive(QueryableByName)]
-struct TagName {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    name: String,
-}
-
-/// The `limit` tags used by the most authors among the newest `window`
-/// tag uses (ties: the most uses, then the most recently used first).
-/// Authors, not uses: one account posting hundreds of articles gives each
-/// of its tags the weight of one author, so it cannot push above a tag
-/// that two people use. Bounded twice: the answer never grows with the
-/// number of tags, and the work never grows with the number of articles
-/// (the newest rows of the primary key's index, and their articles).
-pub async fn popular_tags(
-    conn: &mut AsyncPgConnection,
-    window: i64,
-    limit: i64,
-) -> QueryResult<Vec<String>> {
-    // Uses are counted per tag and author first (a hash aggregate), so
-    // the authors are counted without sorting every use.
-    let rows: Vec<TagName> = diesel::sql_query(
-        "SELECT t.name FROM (\
-           SELECT recent.tag_id, a.author_id, count(*) AS uses, \
-                  max(recent.article_id) AS newest \
-           FROM (SELECT article_id, tag_id FROM article_tags \
-                 ORDER BY article_id DESC LIMIT $1) AS recent \
-           JOIN articles a ON a.id = recent.article_id \
-           GROUP BY recent.tag_id, a.author_id) AS by_author \
-         JOIN tags t ON t.id = by_author.tag_id \
-         GROUP BY t.id, t.name \
-         ORDER BY count(*) DESC, sum(by_author.uses) DESC, \
-                  max(by_author.newest) DESC, t.name \
-         LIMIT $2",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(window)
-    .bind::<diesel::sql_types::BigInt, _>(limit)
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|row| row.name).collect())
 }

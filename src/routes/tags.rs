@@ -4,7 +4,7 @@ use crate::routes::Routes;
 use actix_web::{get, web, HttpResponse};
 
 use super::views::TagsResponse;
-use crate::db::articles;
+use crate::db::tags;
 use crate::error::{AppResult, ErrorBody};
 use crate::state::AppState;
 
@@ -34,7 +34,7 @@ async fn list_tags(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     state
         .db
         .run(async |conn| {
-            let tags = articles::popular_tags(conn, TAGS_WINDOW, TAGS_LIMIT).await?;
+            let tags = tags::popular_tags(conn, TAGS_WINDOW, TAGS_LIMIT).await?;
             Ok(HttpResponse::Ok().json(TagsResponse { tags }))
         })
         .await

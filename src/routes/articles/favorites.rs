@@ -6,7 +6,7 @@ use actix_web::{delete, post, web, HttpResponse};
 
 use super::{article_response, find_article, or_article_gone};
 use crate::auth::AuthUser;
-use crate::db::articles;
+use crate::db::favorites;
 use crate::error::{AppResult, ErrorBody};
 use crate::routes::views::ArticleResponse;
 use crate::state::AppState;
@@ -34,7 +34,7 @@ async fn favorite_article(
 ) -> AppResult<HttpResponse> {
     auth.write(&state.db, async |conn| {
         let article = find_article(conn, &slug).await?;
-        articles::favorite(conn, auth.user.id, article.id)
+        favorites::favorite(conn, auth.user.id, article.id)
             .await
             .map_err(or_article_gone)?;
         article_response(conn, article, Some(auth.user.id), StatusCode::OK).await
@@ -61,7 +61,7 @@ async fn unfavorite_article(
 ) -> AppResult<HttpResponse> {
     auth.write(&state.db, async |conn| {
         let article = find_article(conn, &slug).await?;
-        articles::unfavorite(conn, auth.user.id, article.id).await?;
+        favorites::unfavorite(conn, auth.user.id, article.id).await?;
         article_response(conn, article, Some(auth.user.id), StatusCode::OK).await
     })
     .await
