@@ -154,7 +154,7 @@ impl Throttle {
 
     /// The attempt could not be checked (the server was too busy to hash):
     /// it takes its count back; earlier failures stay.
-    pub async fn login_not_checked(
+    pub async fn give_back_login(
         &self,
         conn: &mut AsyncPgConnection,
         keys: &LoginKeys,
@@ -192,7 +192,7 @@ impl Throttle {
 
     /// The registration could not be carried out (the server was too busy
     /// to hash): it takes its count back.
-    pub async fn registration_not_carried_out(
+    pub async fn give_back_registration(
         &self,
         conn: &mut AsyncPgConnection,
         address: Option<IpAddr>,
@@ -256,7 +256,7 @@ impl Throttle {
 
     /// The password change could not be carried out (the server was too
     /// busy to hash): the user and the session take its count back.
-    pub async fn password_change_not_carried_out(
+    pub async fn give_back_password_change(
         &self,
         conn: &mut AsyncPgConnection,
         user_id: i64,

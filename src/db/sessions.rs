@@ -244,15 +244,20 @@ pub async fn revoke_others(
 /// once without waiting on each other, and the batch keeps each statement
 /// (and its locks and WAL) short.
 pub async fn purge_ended(conn: &mut AsyncPgConnection, batch: i64) -> QueryResult<usize> {
-    diesel::sql_query(
-        "DELETE FROM sessions WHERE id IN (\
-           SELECT id FROM sessions \
-           WHERE revoked_at IS NOT NULL OR expires_at <= now() \
-           LIMIT $1 FOR UPDATE SKIP LOCKED)",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(batch)
-    .execute(conn)
-    .await
+    let rows = diesel::alias!(crate::schema::sessions as ended_rows);
+    let ended = rows
+        .filter(
+            rows.field(sessions::revoked_at)
+                .is_not_null()
+                .or(rows.field(sessions::expires_at).le(diesel::dsl::now)),
+        )
+        .select(rows.field(sessions::id))
+        .limit(batch)
+        .for_update()
+        .skip_locked();
+    diesel::delete(sessions::table.filter(sessions::id.eq_any(ended)))
+        .execute(conn)
+        .await
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -72,14 +73,22 @@ struct LoginOutcome {
     address_admitted: bool,
 }
 
+/// A wait read again after a refusal.
+#[derive(QueryableByName)]
+struct RetryAfter {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    retry_after_ms: Option<i64>,
+}
+
 impl Outcome {
-    fn admission(&self) -> Admission {
+    /// `reread`: the wait read again after a refusal, preferred to the
+    /// statement's own figure, which comes from its snapshot (a concurrent
+    /// attempt may have moved the wait since); at least a second.
+    fn admission(&self, reread: Option<i64>) -> Admission {
         if self.admitted {
             return Admission::Admitted;
         }
-        // Read from the snapshot before the statement: a concurrent attempt
-        // may have moved it since. At least a second, whatever it says.
-        let millis = self.retry_after_ms.unwrap_or(0).max(1_000);
+        let millis = reread.or(self.retry_after_ms).unwrap_or(0).max(1_000);
         Admission::Refused {
             retry_after: Duration::from_millis(millis.unsigned_abs()),
         }
@@ -110,65 +119,7 @@ fn count(budget: u32) -> i64 {
 ///
 /// `$1` pair, `$2` account, `$3` address, `$4` window (ms), `$5` pair
 /// budget, `$6` account budget, `$7` address budget, `$8` longest backoff (ms).
-const BEGIN_LOGIN: &str = "\
-WITH address AS (
-    INSERT INTO throttle_counters AS t (key, attempts, window_ends_at, next_at)
-    VALUES ($3, 1, now() + $4 * interval '1 millisecond',
-            CASE WHEN 1 < $7 THEN '-infinity'::timestamptz
-                 ELSE now() + least(1000, $8) * interval '1 millisecond' END)
-    ON CONFLICT (key) DO UPDATE SET
-        attempts = CASE WHEN t.window_ends_at <= now() THEN 1 ELSE t.attempts + 1 END,
-        window_ends_at = CASE WHEN t.window_ends_at <= now() THEN excluded.window_ends_at
-                              ELSE t.window_ends_at END,
-        next_at = CASE WHEN t.window_ends_at <= now() THEN excluded.next_at
-                       WHEN t.attempts + 1 < $7 THEN '-infinity'::timestamptz
-                       ELSE now() + least(power(2::float8, least(t.attempts + 1 - $7, 40)) * 1000, $8)
-                                    * interval '1 millisecond' END
-    WHERE t.window_ends_at <= now() OR t.next_at <= now()
-    RETURNING t.key
-),
-spacing AS (
-    SELECT coalesce((
-        SELECT CASE WHEN a.attempts + 1 < $6 THEN interval '0'
-                    ELSE least(power(2::float8, least(a.attempts + 1 - $6, 40)) * 1000, $8)
-                         * interval '1 millisecond' END
-        FROM throttle_counters a
-        WHERE a.key = $2 AND a.window_ends_at > now()
-    ), interval '0') AS delay
-),
-pair AS (
-    INSERT INTO throttle_counters AS t (key, attempts, window_ends_at, next_at)
-    SELECT $1, 1, now() + $4 * interval '1 millisecond',
-           CASE WHEN spacing.delay > interval '0' THEN now() + spacing.delay
-                ELSE '-infinity'::timestamptz END
-    FROM address, spacing
-    ON CONFLICT (key) DO UPDATE SET
-        attempts = CASE WHEN t.window_ends_at <= now() THEN 1 ELSE t.attempts + 1 END,
-        window_ends_at = CASE WHEN t.window_ends_at <= now() THEN excluded.window_ends_at
-                              ELSE t.window_ends_at END,
-        next_at = excluded.next_at
-    WHERE t.window_ends_at <= now() OR (t.attempts < $5 AND t.next_at <= now())
-    RETURNING t.key
-),
-account AS (
-    INSERT INTO throttle_counters AS t (key, attempts, window_ends_at, next_at)
-    SELECT $2, 1, now() + $4 * interval '1 millisecond', '-infinity'::timestamptz
-    FROM pair
-    ON CONFLICT (key) DO UPDATE SET
-        attempts = CASE WHEN t.window_ends_at <= now() THEN 1 ELSE t.attempts + 1 END,
-        window_ends_at = CASE WHEN t.window_ends_at <= now() THEN excluded.window_ends_at
-                              ELSE t.window_ends_at END
-    RETURNING t.key
-)
-SELECT
-    EXISTS (SELECT 1 FROM account) AS admitted,
-    EXISTS (SELECT 1 FROM address) AS address_admitted,
-    (SELECT ceil(extract(epoch FROM max(
-                CASE WHEN r.key = $1 AND r.attempts >= $5 THEN r.window_ends_at
-                     ELSE greatest(r.next_at, now()) END
-            ) - now()) * 1000)::bigint
-     FROM throttle_counters r
-     WHERE r.key IN ($1, $3) AND r.window_ends_at > now()) AS retry_after_ms";
+const BEGIN_LOGIN: &str = include_str!("throttle/begin_login.sql");
 
 /// See [`BEGIN_LOGIN`].
 pub async fn begin_login(
@@ -187,10 +138,19 @@ pub async fn begin_login(
         .bind::<BigInt, _>(millis(budgets.max_backoff))
         .get_result(conn)
         .await?;
-    if login.address_admitted && !login.outcome.admitted {
+    if login.outcome.admitted {
+        return Ok(Admission::Admitted);
+    }
+    if login.address_admitted {
         give_back(conn, &keys.address).await?;
     }
-    Ok(login.outcome.admission())
+    let reread: RetryAfter = diesel::sql_query(include_str!("throttle/login_retry_after.sql"))
+        .bind::<Text, _>(&keys.pair)
+        .bind::<Text, _>(&keys.address)
+        .bind::<BigInt, _>(count(budgets.pair))
+        .get_result(conn)
+        .await?;
+    Ok(login.outcome.admission(reread.retry_after_ms))
 }
 
 /// Rows are locked in [`BEGIN_LOGIN`]'s order, address, pair, account, by
@@ -204,20 +164,12 @@ pub async fn begin_login(
 /// its count back (their other attempts stay counted), and the pair's row
 /// goes (its owner proved themselves from there).
 pub async fn login_succeeded(conn: &mut AsyncPgConnection, keys: &LoginKeys) -> QueryResult<()> {
-    diesel::sql_query(
-        "WITH address AS (UPDATE throttle_counters SET attempts = attempts - 1 \
-             WHERE key = $3 AND attempts > 0 AND window_ends_at > now() RETURNING key), \
-         pair AS (DELETE FROM throttle_counters \
-             WHERE key = $1 AND (SELECT count(*) FROM address) >= 0 RETURNING key) \
-         UPDATE throttle_counters SET attempts = attempts - 1 \
-         WHERE key = $2 AND attempts > 0 AND window_ends_at > now() \
-           AND (SELECT count(*) FROM pair) >= 0",
-    )
-    .bind::<Text, _>(&keys.pair)
-    .bind::<Text, _>(&keys.account)
-    .bind::<Text, _>(&keys.address)
-    .execute(conn)
-    .await?;
+    diesel::sql_query(include_str!("throttle/login_succeeded.sql"))
+        .bind::<Text, _>(&keys.pair)
+        .bind::<Text, _>(&keys.account)
+        .bind::<Text, _>(&keys.address)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -225,28 +177,7 @@ pub async fn login_succeeded(conn: &mut AsyncPgConnection, keys: &LoginKeys) -> 
 /// registrations), or refuses it without counting it: as the address of
 /// [`BEGIN_LOGIN`]. `$1` key, `$2` window (ms), `$3` budget, `$4` longest
 /// backoff (ms).
-const BEGIN_WITH_BACKOFF: &str = "\
-WITH counted AS (
-    INSERT INTO throttle_counters AS t (key, attempts, window_ends_at, next_at)
-    VALUES ($1, 1, now() + $2 * interval '1 millisecond',
-            CASE WHEN 1 < $3 THEN '-infinity'::timestamptz
-                 ELSE now() + least(1000, $4) * interval '1 millisecond' END)
-    ON CONFLICT (key) DO UPDATE SET
-        attempts = CASE WHEN t.window_ends_at <= now() THEN 1 ELSE t.attempts + 1 END,
-        window_ends_at = CASE WHEN t.window_ends_at <= now() THEN excluded.window_ends_at
-                              ELSE t.window_ends_at END,
-        next_at = CASE WHEN t.window_ends_at <= now() THEN excluded.next_at
-                       WHEN t.attempts + 1 < $3 THEN '-infinity'::timestamptz
-                       ELSE now() + least(power(2::float8, least(t.attempts + 1 - $3, 40)) * 1000, $4)
-                                    * interval '1 millisecond' END
-    WHERE t.window_ends_at <= now() OR t.next_at <= now()
-    RETURNING t.key
-)
-SELECT
-    EXISTS (SELECT 1 FROM counted) AS admitted,
-    (SELECT ceil(extract(epoch FROM greatest(r.next_at, now()) - now()) * 1000)::bigint
-     FROM throttle_counters r
-     WHERE r.key = $1 AND r.window_ends_at > now()) AS retry_after_ms";
+const BEGIN_WITH_BACKOFF: &str = include_str!("throttle/begin_with_backoff.sql");
 
 /// See [`BEGIN_WITH_BACKOFF`].
 pub async fn begin_with_backoff(
@@ -263,39 +194,40 @@ pub async fn begin_with_backoff(
         .bind::<BigInt, _>(millis(max_backoff))
         .get_result(conn)
         .await?;
-    Ok(outcome.admission())
+    if outcome.admitted {
+        return Ok(Admission::Admitted);
+    }
+    let reread: RetryAfter = diesel::sql_query(include_str!("throttle/backoff_retry_after.sql"))
+        .bind::<Text, _>(key)
+        .get_result(conn)
+        .await?;
+    Ok(outcome.admission(reread.retry_after_ms))
 }
 
 /// A login attempt that could not be carried out (the server was too busy
 /// to hash): its keys take its count back, in [`login_succeeded`]'s lock
 /// order.
 pub async fn give_back_login(conn: &mut AsyncPgConnection, keys: &LoginKeys) -> QueryResult<()> {
-    diesel::sql_query(
-        "WITH address AS (UPDATE throttle_counters SET attempts = attempts - 1 \
-             WHERE key = $3 AND attempts > 0 AND window_ends_at > now() RETURNING key), \
-         pair AS (UPDATE throttle_counters SET attempts = attempts - 1 \
-             WHERE key = $1 AND attempts > 0 AND window_ends_at > now() \
-               AND (SELECT count(*) FROM address) >= 0 RETURNING key) \
-         UPDATE throttle_counters SET attempts = attempts - 1 \
-         WHERE key = $2 AND attempts > 0 AND window_ends_at > now() \
-           AND (SELECT count(*) FROM pair) >= 0",
-    )
-    .bind::<Text, _>(&keys.pair)
-    .bind::<Text, _>(&keys.account)
-    .bind::<Text, _>(&keys.address)
-    .execute(conn)
-    .await?;
+    diesel::sql_query(include_str!("throttle/give_back_login.sql"))
+        .bind::<Text, _>(&keys.pair)
+        .bind::<Text, _>(&keys.account)
+        .bind::<Text, _>(&keys.address)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// An attempt counted under `key` alone (a registration) that could not
 /// be carried out: it takes its count back.
 pub async fn give_back(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<()> {
-    diesel::sql_query(
-        "UPDATE throttle_counters SET attempts = attempts - 1 \
-         WHERE key = $1 AND attempts > 0 AND window_ends_at > now()",
+    use crate::schema::throttle_counters::dsl as t;
+    diesel::update(
+        t::throttle_counters
+            .filter(t::key.eq(key))
+            .filter(t::attempts.gt(0))
+            .filter(t::window_ends_at.gt(now)),
     )
-    .bind::<Text, _>(key)
+    .set(t::attempts.eq(t::attempts - 1))
     .execute(conn)
     .await?;
     Ok(())
@@ -305,13 +237,15 @@ pub async fn give_back(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<(
 /// `SKIP LOCKED`: replicas purging at once, or an attempt counting on a
 /// row, never wait on each other.
 pub async fn purge_expired(conn: &mut AsyncPgConnection, batch: i64) -> QueryResult<usize> {
-    diesel::sql_query(
-        "DELETE FROM throttle_counters WHERE key IN (\
-           SELECT key FROM throttle_counters \
-           WHERE window_ends_at <= now() \
-           LIMIT $1 FOR UPDATE SKIP LOCKED)",
-    )
-    .bind::<BigInt, _>(batch)
-    .execute(conn)
-    .await
+    use crate::schema::throttle_counters::dsl as t;
+    let rows = diesel::alias!(crate::schema::throttle_counters as expired_rows);
+    let expired = rows
+        .filter(rows.field(t::window_ends_at).le(now))
+        .select(rows.field(t::key))
+        .limit(batch)
+        .for_update()
+        .skip_locked();
+    diesel::delete(t::throttle_counters.filter(t::key.eq_any(expired)))
+        .execute(conn)
+        .await
 }

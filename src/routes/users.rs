@@ -201,12 +201,7 @@ async fn register(
         &state,
         new.password.into_inner(),
         Lane::SignIn,
-        async |conn| {
-            state
-                .throttle
-                .registration_not_carried_out(conn, address)
-                .await
-        },
+        async |conn| state.throttle.give_back_registration(conn, address).await,
     )
     .await?;
     let token = new_token()?;
@@ -296,7 +291,7 @@ async fn login(
             state
                 .db
                 .run(async |conn| {
-                    throttle.login_not_checked(conn, &keys).await?;
+                    throttle.give_back_login(conn, &keys).await?;
                     Ok::<_, AppError>(())
                 })
                 .await?;
@@ -453,7 +448,7 @@ async fn hash_new_password(
     hash_or_give_back(state, password, Lane::PasswordChange, async |conn| {
         state
             .throttle
-            .password_change_not_carried_out(conn, user_id, session_id)
+            .give_back_password_change(conn, user_id, session_id)
             .await
     })
     .await
