@@ -25,7 +25,7 @@ use futures_core::future::LocalBoxFuture;
 
 use crate::connections::ConnectionGate;
 use crate::extract;
-use crate::head_deadline::{HeadDeadline, RequestPhase};
+use crate::socket_deadlines::{DeadlineSocket, RequestPhase};
 
 /// Every request's headers must arrive within this of their first byte
 /// (actix-web's default for the first request of a connection).
@@ -76,7 +76,7 @@ where
             answer_marking_phase,
         );
         let http = HttpService::build()
-            .on_connect_ext(|io: &HeadDeadline, data: &mut Extensions| {
+            .on_connect_ext(|io: &DeadlineSocket, data: &mut Extensions| {
                 data.insert(io.phase());
             })
             .graceful_shutdown_signal(move || {
@@ -94,7 +94,7 @@ where
         let http = fn_service(|io: actix_web::rt::net::TcpStream| async move {
             let peer = io.peer_addr().ok();
             Ok((
-                HeadDeadline::new(io, REQUEST_HEAD_TIMEOUT),
+                DeadlineSocket::new(io, REQUEST_HEAD_TIMEOUT),
                 Protocol::Http1,
                 peer,
             ))
@@ -126,7 +126,7 @@ where
     Ok(builder.run())
 }
 
-/// Tells the connection's socket (src/head_deadline.rs) when the app
+/// Tells the connection's socket (src/socket_deadlines.rs) when the app
 /// starts and ends each request.
 fn answer_marking_phase<A>(
     request: Request,

@@ -436,3 +436,37 @@ async fn a_body_no_route_reads_does_not_keep_its_connection_open() {
         "a body trickled to a route that answered without it kept its connection for 30 s"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_pipelines_requests_and_reads_no_answer_is_cut_off() {
+    // Without a deadline on writes, the answers were buffered for as long
+    // as the client kept the connection (megabytes each).
+    let app = spawn_app().await;
+    let stream = tokio::net::TcpStream::connect(socket_address(&app.address))
+        .await
+        .expect("connect");
+    let (_reader, mut writer) = stream.into_split();
+    let requests = b"GET /api/tags HTTP/1.1\r\nHost: conduit\r\n\r\n".repeat(2_000);
+    let started = Instant::now();
+    let sending = tokio::spawn(async move {
+        loop {
+            if writer.write_all(&requests).await.is_err() {
+                return;
+            }
+        }
+    });
+
+    let cut_off = tokio::time::timeout(Duration::from_secs(60), sending).await;
+
+    assert!(
+        cut_off.is_ok(),
+        "the connection was still taking requests after 60 s"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, _) = post_raw(&app, "/api/users/login", Some("application/json"), "{}").await;
+    assert_eq!(status, 422, "others are still served");
+}
