@@ -66,6 +66,7 @@ pub struct Application {
     draining: Arc<AtomicBool>,
     readiness_delay: Duration,
     purge: tokio::task::JoinHandle<()>,
+    presence: tokio::task::JoinHandle<()>,
 }
 
 /// How long after listening a boot that is not strict checks for drift.
@@ -176,6 +177,12 @@ impl Application {
                 }
             });
         }
+        // So that a revert or a contract migration sees this release even
+        // while the pool holds no connection.
+        let presence = db::presence::keep(
+            settings.database.migrations.clone(),
+            settings.database.application_name.clone(),
+        );
         let purge = tokio::spawn(async move {
             if let Some(login_allowed) = demo_check {
                 auth::demo::warn_if_present(&db, login_allowed).await;
@@ -189,6 +196,7 @@ impl Application {
             draining,
             readiness_delay: settings.shutdown_readiness_delay,
             purge,
+            presence,
         })
     }
 
@@ -219,6 +227,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let outcome = self.server.await;
         self.purge.abort();
+        self.presence.abort();
         self.pool.close();
         tracing::info!("stopped");
         outcome

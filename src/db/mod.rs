@@ -9,6 +9,7 @@ mod functions;
 pub mod identity_keys;
 pub mod migrations;
 pub mod pool;
+pub mod presence;
 pub mod profiles;
 pub mod purge;
 pub mod sessions;

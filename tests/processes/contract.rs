@@ -229,3 +229,38 @@ async fn migrate_revert_goes_ahead_with_only_older_releases_connected() {
     assert!(status.success(), "{output}");
     assert_eq!(columns_of_notes(&db).await, ["id", "body", "legacy"]);
 }
+
+#[tokio::test]
+async fn migrate_revert_sees_a_serving_release_whose_connections_were_all_cut() {
+    // As after a restart of PostgreSQL: the server's pool holds nothing,
+    // yet it serves release 2 and would answer 500 on release 1's schema.
+    let db = TestDatabase::create().await;
+    let release2 = migrated_to_release2(&db).await;
+    let mut server =
+        ConduitProcess::spawn(&db.url(), &["serve", "--migrations-dir", &release2], &[]);
+    server.wait_ready(BOOT).await.unwrap();
+    // Past the boot's own later work (the drift check, the first purge),
+    // which would open a connection again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut admin = db.connect().await;
+    let cut = select_texts(
+        &mut admin,
+        "SELECT pg_terminate_backend(pid)::text AS value FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name LIKE 'conduit@%'",
+    )
+    .await;
+    assert!(!cut.is_empty());
+
+    let (status, output) = run_conduit(
+        Some(&db.url()),
+        &["migrate", "revert", "--migrations-dir", &release2],
+        &[("CONDUIT_MIGRATION_LOCK_WAIT_SECS", "1")],
+    )
+    .await;
+
+    assert!(!status.success(), "{output}");
+    assert!(output.contains("not reverted"), "{output}");
+    assert_eq!(columns_of_notes(&db).await, ["id", "body"]);
+    server.signal("TERM");
+    server.wait_exit(BOOT).await.unwrap();
+}

@@ -18,6 +18,11 @@ pub const MARKER: &str = "-- conduit:contract";
 
 /// How long the runner sleeps between two looks at who is connected.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How long no blocking release must be seen before the step goes ahead:
+/// a serving process whose connections were all cut (a restart of
+/// PostgreSQL, a failover) shows itself again within
+/// `db::presence::RECONNECT_AFTER` and the time to connect.
+const ABSENT_FOR: Duration = Duration::from_secs(2);
 /// How often a waiting runner says that it is still waiting.
 const LOG_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -123,8 +128,8 @@ struct Waiting<'a> {
 }
 
 impl Waiting<'_> {
-    /// Polls until no other connection's release `blocks`, for at most
-    /// `wait`.
+    /// Polls until no other connection's release `blocks` for
+    /// [`ABSENT_FOR`] on end; gives up after `wait` of seeing one.
     fn wait(
         &self,
         conn: &mut BlockingPgConnection,
@@ -133,14 +138,21 @@ impl Waiting<'_> {
     ) -> Result<Option<Blocked>, MigrationError> {
         let started = Instant::now();
         let mut last_log: Option<Instant> = None;
+        let mut absent_since: Option<Instant> = None;
         loop {
             let blocking = self.blocking_sessions(conn)?;
             if blocking.is_empty() {
-                if last_log.is_some() {
-                    tracing::info!(migration = name, "{}", self.gone);
+                let since = *absent_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= ABSENT_FOR {
+                    if last_log.is_some() {
+                        tracing::info!(migration = name, "{}", self.gone);
+                    }
+                    return Ok(None);
                 }
-                return Ok(None);
+                std::thread::sleep(POLL_INTERVAL);
+                continue;
             }
+            absent_since = None;
             let listed = blocking
                 .iter()
                 .map(ToString::to_string)
