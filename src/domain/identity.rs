@@ -6,7 +6,7 @@
 
 use caseless::Caseless;
 use unicode_normalization::UnicodeNormalization;
-use unicode_properties::{GeneralCategory, UnicodeEmoji, UnicodeGeneralCategory};
+use unicode_properties::{EmojiStatus, GeneralCategory, UnicodeEmoji, UnicodeGeneralCategory};
 use unicode_security::general_security_profile::IdentifierType;
 use unicode_security::GeneralSecurityProfile;
 
@@ -41,9 +41,14 @@ pub fn skeleton(value: &str) -> String {
 
 /// A character that shows nothing or changes how the text around it shows:
 /// a control (newline, BEL), a format character (right-to-left override,
-/// zero-width space and joiner), a line or paragraph separator, or a
-/// default-ignorable code point (the Hangul fillers, which are letters).
+/// zero-width space and joiner), a line or paragraph separator, a
+/// default-ignorable code point (the Hangul fillers, which are letters),
+/// or one of the symbols drawn blank (the braille blank, the musical null
+/// notehead).
 pub fn is_invisible(c: char) -> bool {
+    if matches!(c, '\u{2800}' | '\u{1D159}') {
+        return true;
+    }
     matches!(
         c.general_category(),
         GeneralCategory::Control
@@ -59,9 +64,10 @@ pub fn is_invisible(c: char) -> bool {
 
 /// Whether `value` holds a variation selector or a combining mark that no
 /// character of it takes, each a way to write a text that looks like
-/// another: a selector anywhere but after an emoji (`❤️`, the keycap
-/// `1️⃣`); a mark at the start, after an ASCII character (NFC has
-/// composed every accent a Latin letter takes), or after three others.
+/// another: a selector anywhere but the emoji one after an emoji drawn as
+/// text by default (`❤️`, the keycap `1️⃣`); a mark at the start, after an
+/// ASCII character (NFC has composed every accent a Latin letter takes),
+/// or after two others.
 pub fn has_stray_modifier(value: &str) -> bool {
     let chars: Vec<char> = value.chars().collect();
     let mut marks_in_a_row = 0;
@@ -69,15 +75,13 @@ pub fn has_stray_modifier(value: &str) -> bool {
         let before = i.checked_sub(1).map(|j| chars[j]);
         if is_variation_selector(c) {
             let keycap = chars.get(i + 1) == Some(&'\u{20E3}');
-            let takes_it =
-                before.is_some_and(|b| b.is_emoji_char() && (!b.is_emoji_component() || keycap));
-            if !takes_it {
+            if !(c == '\u{FE0F}' && before.is_some_and(|b| takes_emoji_selector(b, keycap))) {
                 return true;
             }
             marks_in_a_row = 0;
         } else if is_mark(c) {
             marks_in_a_row += 1;
-            if marks_in_a_row > 3 || before.is_none_or(|b| b.is_ascii()) {
+            if marks_in_a_row > 2 || before.is_none_or(|b| b.is_ascii()) {
                 return true;
             }
         } else {
@@ -85,6 +89,18 @@ pub fn has_stray_modifier(value: &str) -> bool {
         }
     }
     false
+}
+
+/// Whether the emoji selector changes how `c` shows: `c` is an emoji
+/// drawn as text by default (`❤`, `☝`), or a keycap's digit, `#` or `*`.
+/// After an emoji drawn as one anyway (`😀`) it only makes a second
+/// spelling of the same picture.
+fn takes_emoji_selector(c: char, keycap: bool) -> bool {
+    match c.emoji_status() {
+        EmojiStatus::EmojiOther | EmojiStatus::EmojiModifierBase => true,
+        EmojiStatus::EmojiOtherAndEmojiComponent => keycap,
+        _ => false,
+    }
 }
 
 /// Whether `value` shows anything: a character that is not white space,
@@ -148,7 +164,8 @@ mod tests {
 
     #[test]
     fn modifiers_must_belong_to_the_character_before_them() {
-        for fine in ["❤️", "1️⃣", "café", "नमस्ते", "ไม่", "a-b"] {
+        for fine in ["❤️", "☝️", "1️⃣", "😀", "café", "नमस्ते", "ไม่", "a-b"]
+        {
             assert!(!has_stray_modifier(fine), "{fine:?}");
         }
         for stray in [
@@ -158,6 +175,10 @@ mod tests {
             "\u{301}a",
             "a\u{336}",
             "न\u{94d}\u{94d}\u{94d}\u{94d}",
+            "é\u{301}\u{301}\u{301}",
+            "😀\u{FE0F}",
+            "😀\u{FE0E}",
+            "❤\u{FE0E}",
         ] {
             assert!(has_stray_modifier(stray), "{stray:?}");
         }
@@ -172,6 +193,8 @@ mod tests {
             "\u{3164}\u{3164}",
             "\u{301}\u{301}",
             "\u{FE0F} ",
+            "\u{2800}\u{2800}",
+            "\u{1D159}",
         ] {
             assert!(!shows_something(nothing), "{nothing:?}");
         }

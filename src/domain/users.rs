@@ -180,6 +180,12 @@ fn image_url(value: String) -> Result<Option<String>, Invalid> {
     let Some(value) = text::optional(Some(value), URL_MAX)? else {
         return Ok(None);
     };
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || identity::is_invisible(c))
+    {
+        return Err(INVISIBLE.into());
+    }
     match url::Url::parse(&value) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
             Ok(Some(value))
@@ -286,6 +292,9 @@ mod tests {
             "data:image/png;base64,AAAA",
             "//example.org/a.png",
             "photo.jpg",
+            "https://exam\u{200B}ple.org/a.png",
+            "https://example.org/\u{202E}gnp.exe",
+            "https://example.org/a\nb.png",
         ] {
             assert!(image_url(hostile.into()).is_err(), "{hostile}");
         }

@@ -294,7 +294,7 @@ async fn one_author_cannot_flood_the_popular_tags() {
 async fn selectors_and_marks_no_character_takes_are_refused_in_tags_names_and_emails() {
     let app = spawn_app().await;
     let token = app.register("writer").await;
-    for (i, tag) in ["rust\u{FE0F}", "\u{301}rust", "ru\u{336}st"]
+    for (i, tag) in ["rust\u{FE0F}", "\u{301}rust", "ru\u{336}st", "😀\u{FE0F}"]
         .into_iter()
         .enumerate()
     {
@@ -346,6 +346,20 @@ async fn texts_that_show_nothing_are_refused_like_blank_ones() {
             json!({"article": {"title": "\u{200B}\u{2060}", "description": "\u{301}\u{301}", "body": "\u{FE0F}", "tagList": []}}),
         )
         .await;
+    let braille = app
+        .post(
+            "/api/articles",
+            Some(&token),
+            json!({"article": {"title": "\u{2800}\u{2800}", "description": "d", "body": "b", "tagList": ["\u{2800}"]}}),
+        )
+        .await;
+    assert_eq!(
+        braille.body["errors"],
+        json!({
+            "title": ["can't contain invisible or control characters"],
+            "tagList": ["tags can't contain invisible or control characters"]
+        })
+    );
     assert_eq!(reply.status.as_u16(), 422, "{}", reply.body);
     assert_eq!(
         reply.body["errors"],
@@ -378,6 +392,19 @@ async fn a_profile_image_must_be_an_http_or_https_url() {
             (422, "must be an http or https URL".to_owned()),
             "{hostile}"
         );
+    }
+    for hostile in [
+        "https://exam\u{200B}ple.org/a.png",
+        "https://example.org/\u{202E}gnp.exe",
+    ] {
+        let reply = app
+            .put(
+                "/api/user",
+                Some(&token),
+                json!({"user": {"image": hostile}}),
+            )
+            .await;
+        assert_eq!(status_and_error(&reply, "image").0, 422, "{hostile:?}");
     }
     let reply = app
         .put(
