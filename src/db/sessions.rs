@@ -32,14 +32,22 @@ struct NewSession<'a> {
     expires_at: DateTime<Utc>,
 }
 
-/// Records a new session for `user_id`; returns its id.
+/// The most live sessions one user keeps: a new one beyond it ends the
+/// oldest. Without a cap, one account logging in with its right password
+/// in a loop added rows that no purge removes (they are neither ended nor
+/// expired) for as long as it liked.
+pub const LIVE_SESSIONS_PER_USER: i64 = 100;
+
+/// Records a new session for `user_id`, ending its oldest live sessions
+/// beyond [`LIVE_SESSIONS_PER_USER`]; returns its id. Call it inside a
+/// transaction, so that both happen or neither.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     token_sha256: &[u8],
     expires_at: DateTime<Utc>,
 ) -> QueryResult<i64> {
-    diesel::insert_into(sessions::table)
+    let id = diesel::insert_into(sessions::table)
         .values(NewSession {
             user_id,
             token_sha256,
@@ -47,7 +55,20 @@ pub async fn create(
         })
         .returning(sessions::id)
         .get_result(conn)
-        .await
+        .await?;
+    let live = diesel::alias!(crate::schema::sessions as live_sessions);
+    let beyond_the_cap = live
+        .filter(live.field(sessions::user_id).eq(user_id))
+        .filter(live.field(sessions::revoked_at).is_null())
+        .filter(live.field(sessions::expires_at).gt(now))
+        .order(live.field(sessions::id).desc())
+        .offset(LIVE_SESSIONS_PER_USER)
+        .select(live.field(sessions::id));
+    diesel::update(sessions::table.filter(sessions::id.eq_any(beyond_the_cap)))
+        .set(sessions::revoked_at.eq(now))
+        .execute(conn)
+        .await?;
+    Ok(id)
 }
 
 /// [`create`], only while `password_hash` is still the account's hash: a
