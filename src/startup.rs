@@ -69,8 +69,10 @@ pub struct Application {
     presence: tokio::task::JoinHandle<()>,
 }
 
-/// How long after listening a boot that is not strict checks for drift.
-const DRIFT_CHECK_AFTER: Duration = Duration::from_millis(500);
+/// How long after listening a boot that is not strict checks for drift
+/// and opens its presence connection: their work would compete with the
+/// first /ready for the database's CPU.
+const LATER_WORK_AFTER: Duration = Duration::from_millis(500);
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
@@ -169,19 +171,18 @@ impl Application {
         // On its own task and connection: the purge keeps its schedule.
         if let Some(check) = schema.deferred_drift_check {
             tokio::spawn(async move {
-                // Its catalog reads would compete with the first /ready
-                // for the database's CPU.
-                tokio::time::sleep(DRIFT_CHECK_AFTER).await;
+                tokio::time::sleep(LATER_WORK_AFTER).await;
                 if let Some(differences) = check.run().await {
                     drift_metrics.set_schema_drift(differences);
                 }
             });
         }
         // So that a revert or a contract migration sees this release even
-        // while the pool holds no connection.
+        // while the pool holds no connection; not while /ready first runs.
         let presence = db::presence::keep(
             settings.database.migrations.clone(),
             settings.database.application_name.clone(),
+            LATER_WORK_AFTER,
         );
         let purge = tokio::spawn(async move {
             if let Some(login_allowed) = demo_check {

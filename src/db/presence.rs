@@ -18,10 +18,12 @@ use crate::config::Endpoint;
 /// long and more to show itself again.
 pub const RECONNECT_AFTER: Duration = Duration::from_millis(250);
 
-/// Keeps a connection named `application_name` open on `endpoint`,
-/// opening a new one whenever it ends, until the task is aborted.
-pub fn keep(endpoint: Endpoint, application_name: String) -> JoinHandle<()> {
+/// Keeps a connection named `application_name` open on `endpoint`, from
+/// `start_after` on (the pool's first connection shows the process until
+/// then), opening a new one whenever it ends, until the task is aborted.
+pub fn keep(endpoint: Endpoint, application_name: String, start_after: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
+        tokio::time::sleep(start_after).await;
         let url = endpoint.connection_url(&application_name);
         loop {
             match super::open(&url, &endpoint.tls).await {
