@@ -28,7 +28,12 @@ request = function()
   n = n + 1
   if changes_passwords then
     local body = string.format('{"user":{"password":"flood-%d-%d"}}', id, n)
-    return wrk.format("PUT", "/api/user", {["Content-Type"] = "application/json"}, body)
+    -- A headers table replaces wrk.headers: the token (-H) goes in it too.
+    local headers = {["Content-Type"] = "application/json"}
+    for name, value in pairs(wrk.headers) do
+      headers[name] = value
+    end
+    return wrk.format("PUT", "/api/user", headers, body)
   end
   if n % 2 == 0 then
     local name = string.format("%s-%d-%d", prefix, id, n)
