@@ -78,10 +78,6 @@ impl DeadlineSocket {
     pub fn phase(&self) -> Rc<RequestPhase> {
         Rc::clone(&self.phase)
     }
-
-    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.io.peer_addr()
-    }
 }
 
 impl AsyncRead for DeadlineSocket {

@@ -56,39 +56,35 @@ pub enum Admission {
     Refused { retry_after: Duration },
 }
 
+/// Whether an attempt was counted.
 #[derive(QueryableByName)]
-struct Outcome {
+struct Counted {
     #[diesel(sql_type = Bool)]
     admitted: bool,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    retry_after_ms: Option<i64>,
 }
 
-/// A login's [`Outcome`], and whether its address counted it.
+/// Whether a login was counted, and whether its address counted it.
 #[derive(QueryableByName)]
-struct LoginOutcome {
-    #[diesel(embed)]
-    outcome: Outcome,
+struct LoginCounted {
+    #[diesel(sql_type = Bool)]
+    admitted: bool,
     #[diesel(sql_type = Bool)]
     address_admitted: bool,
 }
 
-/// A wait read again after a refusal.
+/// How long a refused attempt waits, read in a statement of its own after
+/// the refusal: the refusing statement's snapshot can predate the
+/// concurrent attempt that moved the wait.
 #[derive(QueryableByName)]
 struct RetryAfter {
     #[diesel(sql_type = Nullable<BigInt>)]
     retry_after_ms: Option<i64>,
 }
 
-impl Outcome {
-    /// `reread`: the wait read again after a refusal, preferred to the
-    /// statement's own figure, which comes from its snapshot (a concurrent
-    /// attempt may have moved the wait since); at least a second.
-    fn admission(&self, reread: Option<i64>) -> Admission {
-        if self.admitted {
-            return Admission::Admitted;
-        }
-        let millis = reread.or(self.retry_after_ms).unwrap_or(0).max(1_000);
+impl RetryAfter {
+    /// At least a second, whatever it says.
+    fn refusal(&self) -> Admission {
+        let millis = self.retry_after_ms.unwrap_or(0).max(1_000);
         Admission::Refused {
             retry_after: Duration::from_millis(millis.unsigned_abs()),
         }
@@ -127,7 +123,7 @@ pub async fn begin_login(
     keys: &LoginKeys,
     budgets: &LoginBudgets,
 ) -> QueryResult<Admission> {
-    let login: LoginOutcome = diesel::sql_query(BEGIN_LOGIN)
+    let login: LoginCounted = diesel::sql_query(BEGIN_LOGIN)
         .bind::<Text, _>(&keys.pair)
         .bind::<Text, _>(&keys.account)
         .bind::<Text, _>(&keys.address)
@@ -138,19 +134,19 @@ pub async fn begin_login(
         .bind::<BigInt, _>(millis(budgets.max_backoff))
         .get_result(conn)
         .await?;
-    if login.outcome.admitted {
+    if login.admitted {
         return Ok(Admission::Admitted);
     }
     if login.address_admitted {
         give_back(conn, &keys.address).await?;
     }
-    let reread: RetryAfter = diesel::sql_query(include_str!("throttle/login_retry_after.sql"))
+    let wait: RetryAfter = diesel::sql_query(include_str!("throttle/login_retry_after.sql"))
         .bind::<Text, _>(&keys.pair)
         .bind::<Text, _>(&keys.address)
         .bind::<BigInt, _>(count(budgets.pair))
         .get_result(conn)
         .await?;
-    Ok(login.outcome.admission(reread.retry_after_ms))
+    Ok(wait.refusal())
 }
 
 /// Rows are locked in [`BEGIN_LOGIN`]'s order, address, pair, account, by
@@ -187,7 +183,7 @@ pub async fn begin_with_backoff(
     budget: u32,
     max_backoff: Duration,
 ) -> QueryResult<Admission> {
-    let outcome: Outcome = diesel::sql_query(BEGIN_WITH_BACKOFF)
+    let outcome: Counted = diesel::sql_query(BEGIN_WITH_BACKOFF)
         .bind::<Text, _>(key)
         .bind::<BigInt, _>(millis(window))
         .bind::<BigInt, _>(count(budget))
@@ -197,11 +193,11 @@ pub async fn begin_with_backoff(
     if outcome.admitted {
         return Ok(Admission::Admitted);
     }
-    let reread: RetryAfter = diesel::sql_query(include_str!("throttle/backoff_retry_after.sql"))
+    let wait: RetryAfter = diesel::sql_query(include_str!("throttle/backoff_retry_after.sql"))
         .bind::<Text, _>(key)
         .get_result(conn)
         .await?;
-    Ok(outcome.admission(reread.retry_after_ms))
+    Ok(wait.refusal())
 }
 
 /// A login attempt that could not be carried out (the server was too busy

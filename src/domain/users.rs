@@ -63,9 +63,7 @@ impl Email {
                 !local.is_empty()
                     && !domain.is_empty()
                     && !domain.contains('@')
-                    && !value
-                        .chars()
-                        .any(|c| c.is_whitespace() || identity::is_invisible(c))
+                    && !has_space_or_invisible(&value)
                     && !identity::has_stray_modifier(&value)
             }
             None => false,
@@ -174,16 +172,21 @@ impl Credentials {
     }
 }
 
+/// Whether `value` holds white space or an invisible character: neither
+/// belongs in an email address or a URL.
+fn has_space_or_invisible(value: &str) -> bool {
+    value
+        .chars()
+        .any(|c| c.is_whitespace() || identity::is_invisible(c))
+}
+
 /// A profile image: an absolute http or https URL (a frontend puts it in
 /// an `<img src>` or a link: never `javascript:` or `data:`), or nothing.
 fn image_url(value: String) -> Result<Option<String>, Invalid> {
     let Some(value) = text::optional(Some(value), URL_MAX)? else {
         return Ok(None);
     };
-    if value
-        .chars()
-        .any(|c| c.is_whitespace() || identity::is_invisible(c))
-    {
+    if has_space_or_invisible(&value) {
         return Err(INVISIBLE.into());
     }
     match url::Url::parse(&value) {

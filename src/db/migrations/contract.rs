@@ -73,17 +73,9 @@ pub(super) fn wait_for_older_releases(
         waits: format!("contract migration {name} waits for older releases to disconnect"),
         gone: "older releases have disconnected",
     };
-    match waiting.wait(conn, name, wait)? {
-        None => Ok(()),
-        Some(Blocked {
-            waited_secs,
-            sessions,
-        }) => Err(MigrationError::ContractBlocked {
-            name: name.to_owned(),
-            waited_secs,
-            sessions,
-        }),
-    }
+    waiting.wait(conn, name, wait)?.map_or(Ok(()), |blocked| {
+        Err(MigrationError::ContractBlocked(blocked))
+    })
 }
 
 /// Before reverting `name` (version `version`): waits until no connection
@@ -101,23 +93,17 @@ pub(super) fn wait_for_releases_using(
         waits: format!("reverting {name} waits for the releases that use it to disconnect"),
         gone: "the releases that use it have disconnected",
     };
-    match waiting.wait(conn, name, wait)? {
-        None => Ok(()),
-        Some(Blocked {
-            waited_secs,
-            sessions,
-        }) => Err(MigrationError::RevertBlocked {
-            name: name.to_owned(),
-            waited_secs,
-            sessions,
-        }),
-    }
+    waiting.wait(conn, name, wait)?.map_or(Ok(()), |blocked| {
+        Err(MigrationError::RevertBlocked(blocked))
+    })
 }
 
-/// Still connected when the wait ran out: for how long, and who.
-struct Blocked {
-    waited_secs: u64,
-    sessions: String,
+/// Still connected when the wait ran out: the step, for how long, and who.
+#[derive(Debug)]
+pub struct Blocked {
+    pub name: String,
+    pub waited_secs: u64,
+    pub sessions: String,
 }
 
 /// A wait for the connected releases that `blocks` a step.
@@ -160,6 +146,7 @@ impl Waiting<'_> {
                 .join("; ");
             if started.elapsed() >= wait {
                 return Ok(Some(Blocked {
+                    name: name.to_owned(),
                     waited_secs: started.elapsed().as_secs(),
                     sessions: listed,
                 }));

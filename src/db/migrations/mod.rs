@@ -230,25 +230,19 @@ pub enum MigrationError {
         newest: String,
     },
     #[error(
-        "contract migration {name} not applied: after {waited_secs}s older releases are still \
-         connected ({sessions}); it removes what they may read, so stop them first \
-         (docs/migrations.md, \"Contract migrations\")"
+        "contract migration {} not applied: after {}s older releases are still connected \
+         ({}); it removes what they may read, so stop them first (docs/migrations.md, \
+         \"Contract migrations\")",
+        .0.name, .0.waited_secs, .0.sessions
     )]
-    ContractBlocked {
-        name: String,
-        waited_secs: u64,
-        sessions: String,
-    },
+    ContractBlocked(contract::Blocked),
     #[error(
-        "migration {name} not reverted: after {waited_secs}s releases that use it are still \
-         connected ({sessions}); its down.sql removes what they read, so roll them back to a \
-         release before it first (docs/migrations.md, \"Reverting\")"
+        "migration {} not reverted: after {}s releases that use it are still connected ({}); \
+         its down.sql removes what they read, so roll them back to a release before it first \
+         (docs/migrations.md, \"Reverting\")",
+        .0.name, .0.waited_secs, .0.sessions
     )]
-    RevertBlocked {
-        name: String,
-        waited_secs: u64,
-        sessions: String,
-    },
+    RevertBlocked(contract::Blocked),
 }
 
 /// What the database holds compared with what the binary knows.

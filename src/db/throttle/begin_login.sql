@@ -51,10 +51,4 @@ account AS (
 )
 SELECT
     EXISTS (SELECT 1 FROM account) AS admitted,
-    EXISTS (SELECT 1 FROM address) AS address_admitted,
-    (SELECT ceil(extract(epoch FROM max(
-                CASE WHEN r.key = $1 AND r.attempts >= $5 THEN r.window_ends_at
-                     ELSE greatest(r.next_at, now()) END
-            ) - now()) * 1000)::bigint
-     FROM throttle_counters r
-     WHERE r.key IN ($1, $3) AND r.window_ends_at > now()) AS retry_after_ms
+    EXISTS (SELECT 1 FROM address) AS address_admitted

@@ -17,7 +17,4 @@ WITH counted AS (
     RETURNING t.key
 )
 SELECT
-    EXISTS (SELECT 1 FROM counted) AS admitted,
-    (SELECT ceil(extract(epoch FROM greatest(r.next_at, now()) - now()) * 1000)::bigint
-     FROM throttle_counters r
-     WHERE r.key = $1 AND r.window_ends_at > now()) AS retry_after_ms
+    EXISTS (SELECT 1 FROM counted) AS admitted

@@ -1,6 +1,6 @@
--- How long a refused login waits (db/throttle.rs, begin_login), read again
--- after BEGIN_LOGIN: that statement's snapshot can predate the concurrent
--- attempt that moved the wait. $1 pair, $2 address, $3 pair budget.
+-- How long a refused login waits (db/throttle.rs, begin_login), read after
+-- BEGIN_LOGIN in a statement of its own: that one's snapshot can predate
+-- the concurrent attempt that moved the wait. $1 pair, $2 address, $3 pair budget.
 -- The clock, not now(): the statement may run in a transaction that
 -- began before it waited for the row.
 SELECT ceil(extract(epoch FROM max(
