@@ -82,7 +82,7 @@ impl Cli {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
     use super::Cli;
 
@@ -91,5 +91,84 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_settings_do_not_show_the_database_password_in_debug() {
+        let cli = Cli::try_parse_from([
+            "conduit",
+            "--database-url",
+            "postgres://conduit:s3cret-pw@db:5432/conduit",
+        ])
+        .unwrap();
+        let settings = cli.settings.settings().unwrap();
+        for shown in [format!("{cli:?}"), format!("{settings:?}")] {
+            assert!(!shown.contains("s3cret-pw"), "{shown}");
+        }
+        assert!(settings
+            .database
+            .requests
+            .connection_url("test")
+            .contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn transaction_pool_mode_needs_a_direct_migration_url() {
+        let settings = |extra: &[&str]| {
+            let mut args = vec![
+                "conduit",
+                "--database-url",
+                "postgres://conduit@pgbouncer:6432/conduit",
+                "--db-pool-mode",
+                "transaction",
+            ];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).unwrap().settings.settings()
+        };
+        let refused = settings(&[]).unwrap_err().to_string();
+        assert!(
+            refused.starts_with("CONDUIT_MIGRATION_DATABASE_URL: must be set"),
+            "{refused}"
+        );
+        let direct = settings(&[
+            "--migration-database-url",
+            "postgres://conduit@db:5432/conduit",
+        ])
+        .unwrap()
+        .database;
+        assert_eq!(direct.migrations.display_target(), "db:5432/conduit");
+        assert_eq!(direct.requests.display_target(), "pgbouncer:6432/conduit");
+    }
+
+    #[test]
+    fn a_value_that_cannot_work_is_refused_naming_its_flag() {
+        for (flag, value) in [
+            ("--session-ttl", "0s"),
+            ("--db-statement-timeout", "0s"),
+            ("--cors-origins", "https://app.example.org/path"),
+            ("--login-max-failures", "2000000"),
+            ("--trusted-proxies", "proxy.internal"),
+        ] {
+            let refused = Cli::try_parse_from(["conduit", flag, value])
+                .unwrap_err()
+                .to_string();
+            assert!(refused.contains(flag), "{flag} {value}: {refused}");
+        }
+        let backoff = Cli::try_parse_from([
+            "conduit",
+            "--database-url",
+            "postgres://db/conduit",
+            "--login-max-backoff",
+            "1h",
+        ])
+        .unwrap()
+        .settings
+        .settings()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            backoff.starts_with("CONDUIT_LOGIN_MAX_BACKOFF: must be at most"),
+            "{backoff}"
+        );
     }
 }

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::client_address::TrustedProxies;
 
@@ -32,6 +32,17 @@ const RESERVED_PER_WORKER: u64 = 4 + REFUSALS_IN_FLIGHT_PER_WORKER as u64;
 const REFUSALS_IN_FLIGHT_PER_WORKER: usize = 8;
 /// Below this the server could not do its work; the limit is not lowered further.
 const FEWEST_CONNECTIONS: u64 = 8;
+
+/// Limits on what a client's connection may hold on to.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// How long a request's body may take to arrive.
+    pub body_timeout: Duration,
+    /// 0: no cap per address.
+    pub max_per_address: u32,
+    /// None: derived from the descriptor limit at start.
+    pub max_total: Option<u32>,
+}
 
 #[derive(Clone)]
 pub struct ConnectionGate {

@@ -76,7 +76,7 @@ const LATER_WORK_AFTER: Duration = Duration::from_millis(500);
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let known = settings.migrations.catalog()?;
+        let known = settings.migrations.set.catalog()?;
         if let Some(limit) = settings.hash_queue_limit {
             auth::hashing::set_queue_limit(limit as usize);
         }
@@ -97,7 +97,14 @@ impl Application {
         // not up yet, the first request opens one, as without this.
         db::warm_up(&db, known.clone());
         let conn = db::wait_for_database(&settings.database).await?;
-        let schema = migrations::bring_schema_up_to_date(conn, &settings, &known).await?;
+        let schema = migrations::bring_schema_up_to_date(
+            conn,
+            &settings.migrations,
+            &settings.database.migrations,
+            settings.database.migration_locks,
+            &known,
+        )
+        .await?;
         metrics.set_schema_version(schema.version.as_deref());
         metrics.set_migrations_out_of_order(schema.out_of_order);
         if let Some(differences) = schema.drift {

@@ -4,9 +4,9 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::auth::settings::AuthSettings;
 use crate::auth::throttle::Throttle;
 use crate::client_address::TrustedProxies;
-use crate::config::AuthSettings;
 use crate::db::migrations::KnownMigration;
 use crate::db::Db;
 use crate::metrics::Metrics;

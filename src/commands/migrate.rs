@@ -8,9 +8,10 @@ use diesel_async::AsyncPgConnection;
 
 use super::CommandError;
 use crate::cli::MigrateAction;
-use crate::config::{DatabaseSettings, SettingsArgs};
+use crate::config::SettingsArgs;
 use crate::db;
 use crate::db::migrations::{self, Baseline, MigrationError, MigrationSet, RunOptions};
+use crate::db::settings::DatabaseSettings;
 use crate::metrics::Metrics;
 
 pub async fn run(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode, CommandError> {
@@ -26,12 +27,12 @@ pub async fn run(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode,
                 .map_err(MigrationError::Database)?;
             // As at boot: a binary that would refuse the database must
             // not change it first.
-            if args.strict_schema {
+            if args.migrations.strict_schema {
                 migrations::refuse_when_strict(&conn, &set, &state).await?;
             }
             let options = RunOptions {
                 limits,
-                allow_out_of_order: args.allow_out_of_order,
+                allow_out_of_order: args.migrations.allow_out_of_order,
                 watch_from: Some(database.migrations.clone()),
             };
             let report = migrations::run_pending(conn, set, options).await?;
@@ -39,7 +40,7 @@ pub async fn run(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode,
             migrations::report_schema_problems(
                 &report.unknown,
                 &report.modified,
-                args.strict_schema,
+                args.migrations.strict_schema,
             )?;
         }
         MigrateAction::Revert => {

@@ -36,6 +36,6 @@ pub async fn run(cli: &Cli) -> Result<ExitCode, CommandError> {
     match cli.chosen_command() {
         Command::Serve => serve::run(args).await,
         Command::Migrate { action } => migrate::run(args, action.clone()).await,
-        Command::Healthcheck => Ok(healthcheck::run(&args.listen).await),
+        Command::Healthcheck => Ok(healthcheck::run(&args.server.listen).await),
     }
 }

@@ -9,11 +9,12 @@ use diesel_async::AsyncPgConnection;
 
 use super::CommandError;
 use crate::cli::PlanFormat;
-use crate::config::DatabaseSettings;
 use crate::db;
+use crate::db::endpoint::Endpoint;
 use crate::db::migrations::plan::{self, Plan, PlanError, StatementPlan};
 use crate::db::migrations::MigrationSet;
 use crate::db::migrations::ScratchDatabase;
+use crate::db::settings::DatabaseSettings;
 use crate::error_chain::Chain;
 
 /// The exit status of `--fail-on-risk` when a statement is flagged.
@@ -43,7 +44,7 @@ pub async fn run(
         return Ok(ExitCode::SUCCESS);
     };
     let endpoint = &database.migrations;
-    let url = |e: &crate::config::Endpoint| e.connection_url(&database.application_name);
+    let url = |e: &Endpoint| e.connection_url(&database.application_name);
     let mut admin = db::connect(&url(endpoint), &endpoint.tls)
         .await
         .map_err(PlanError::ConnectScratch)?;

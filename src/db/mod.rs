@@ -4,6 +4,7 @@ pub mod application_name;
 pub mod articles;
 pub mod comments;
 pub mod demo_account;
+pub mod endpoint;
 pub mod favorites;
 mod functions;
 pub mod identity_keys;
@@ -13,6 +14,7 @@ pub mod presence;
 pub mod profiles;
 pub mod purge;
 pub mod sessions;
+pub mod settings;
 pub mod tags;
 pub mod throttle;
 pub mod tls;
@@ -31,8 +33,8 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 pub use pool::{Db, DbError};
 
-use crate::config::{DatabaseSettings, PoolMode, PoolRecycling};
 use crate::error_chain::Chain;
+use settings::{DatabaseSettings, PoolMode, PoolRecycling};
 use tls::PgTls;
 
 /// Why a connection attempt failed.

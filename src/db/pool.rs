@@ -8,8 +8,8 @@ use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager
 
 use deadpool::managed::TimeoutType;
 
+use super::settings::{DatabaseSettings, PoolMode};
 use super::{Pool, PoolError};
-use crate::config::{DatabaseSettings, PoolMode};
 
 /// The request pool, and how statements must be grouped on it.
 #[derive(Clone)]

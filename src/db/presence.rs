@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::config::Endpoint;
+use crate::db::endpoint::Endpoint;
 
 /// How long after losing its connection a process opens another. The
 /// waits that rely on it (db/migrations/contract.rs) give a release this

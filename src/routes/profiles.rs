@@ -4,10 +4,10 @@ use crate::routes::Routes;
 use actix_web::{delete, get, post, web, HttpResponse};
 
 use super::views::{ProfileResponse, ProfileView};
-use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::profiles;
 use crate::db::users::{self, User};
 use crate::error::{AppError, AppResult, ErrorBody};
+use crate::extract::{AuthUser, MaybeAuthUser};
 use crate::state::AppState;
 use diesel_async::AsyncPgConnection;
 

@@ -11,15 +11,16 @@ use utoipa::ToSchema;
 
 use super::views::UserResponse;
 use crate::auth::hashing::Lane;
+use crate::auth::settings::AuthSettings;
 use crate::auth::throttle::{Admission, LoginKeys};
-use crate::auth::{password, token, AuthUser};
-use crate::config::AuthSettings;
+use crate::auth::{password, token};
 use crate::db::pool::transaction;
 use crate::db::users::{self, User};
 use crate::db::{demo_account, sessions};
 use crate::domain::users::{Credentials, NewUser, UserChanges};
 use crate::domain::{identity, Patch};
 use crate::error::{AppError, AppResult, ErrorBody, TAKEN};
+use crate::extract::AuthUser;
 use crate::extract::JsonBody;
 use crate::state::AppState;
 

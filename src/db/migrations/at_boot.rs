@@ -5,12 +5,13 @@
 
 use diesel_async::AsyncPgConnection;
 
+use super::LockLimits;
 use super::{
     drift, modified_migrations, refuse_when_strict, report_schema_problems,
     run_pending_keeping_connection, schema_state, KnownMigration, MigrationError, MigrationSet,
     RunOptions, SchemaState,
 };
-use crate::config::Settings;
+use crate::db::endpoint::Endpoint;
 use crate::db::identity_keys;
 
 /// What boot found, for the metrics and for what runs once serving.
@@ -54,10 +55,21 @@ impl DriftCheck {
     }
 }
 
-/// Brings the schema up to date as `settings` ask.
+/// What boot does about the schema (CONDUIT_MIGRATE_ON_START and its kin).
+#[derive(Debug, Clone)]
+pub struct BootMigrations {
+    pub set: MigrationSet,
+    pub migrate_on_start: bool,
+    pub strict_schema: bool,
+    pub allow_out_of_order: bool,
+}
+
+/// Brings the schema up to date as `boot` asks.
 pub async fn bring_schema_up_to_date(
     conn: AsyncPgConnection,
-    settings: &Settings,
+    boot: &BootMigrations,
+    endpoint: &Endpoint,
+    locks: LockLimits,
     known: &[KnownMigration],
 ) -> Result<SchemaAtBoot, MigrationError> {
     // Read first, without the lock: most boots find nothing to apply, and
@@ -65,20 +77,20 @@ pub async fn bring_schema_up_to_date(
     let state = schema_state(&conn, known)
         .await
         .map_err(MigrationError::Database)?;
-    let will_migrate = settings.migrate_on_start && !state.pending.is_empty();
+    let will_migrate = boot.migrate_on_start && !state.pending.is_empty();
     // Strict: refuse before applying anything, not after (a binary that
     // would refuse the database must not change it first).
-    if will_migrate && settings.strict_schema {
-        refuse_when_strict(&conn, &settings.migrations, &state).await?;
+    if will_migrate && boot.strict_schema {
+        refuse_when_strict(&conn, &boot.set, &state).await?;
     }
     let (version, unknown, modified, pending, out_of_order, conn) = if will_migrate {
         let options = RunOptions {
-            limits: settings.database.migration_locks,
-            allow_out_of_order: settings.allow_out_of_order,
-            watch_from: Some(settings.database.migrations.clone()),
+            limits: locks,
+            allow_out_of_order: boot.allow_out_of_order,
+            watch_from: Some(endpoint.clone()),
         };
         let (report, conn) =
-            run_pending_keeping_connection(conn, settings.migrations.clone(), options).await?;
+            run_pending_keeping_connection(conn, boot.set.clone(), options).await?;
         (
             report.schema_version,
             report.unknown,
@@ -94,7 +106,7 @@ pub async fn bring_schema_up_to_date(
         } else {
             warn_pending(&state);
         }
-        let modified = modified_migrations(&conn, &settings.migrations, &state.applied).await?;
+        let modified = modified_migrations(&conn, &boot.set, &state.applied).await?;
         (
             state.version().map(str::to_owned),
             state.unknown,
@@ -104,11 +116,10 @@ pub async fn bring_schema_up_to_date(
             conn,
         )
     };
-    report_schema_problems(&unknown, &modified, settings.strict_schema)?;
+    report_schema_problems(&unknown, &modified, boot.strict_schema)?;
     // The checked-in description is of every embedded migration applied:
     // with some pending, or some unknown, there is nothing to compare with.
-    let comparable =
-        matches!(settings.migrations, MigrationSet::Embedded) && !pending && unknown.is_empty();
+    let comparable = matches!(boot.set, MigrationSet::Embedded) && !pending && unknown.is_empty();
     let mut conn = conn;
     let unkeyed_accounts = if version.as_deref() >= Some(identity_keys::SINCE_MIGRATION) {
         // A failed look is not a failed boot: keying is then tried anyway.
@@ -123,7 +134,7 @@ pub async fn bring_schema_up_to_date(
         deferred_drift_check: None,
         unkeyed_accounts,
     };
-    if comparable && settings.strict_schema {
+    if comparable && boot.strict_schema {
         let differences = drift::drift_from_embedded(&mut conn).await?;
         drift::report_drift(&differences, true)?;
         at_boot.drift = Some(0);

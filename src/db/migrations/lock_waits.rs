@@ -13,7 +13,7 @@ use diesel::sql_types::{Double, Integer, Text};
 use diesel::QueryableByName;
 use diesel_async::AsyncPgConnection;
 
-use crate::config::Endpoint;
+use crate::db::endpoint::Endpoint;
 
 /// How often the watcher asks who blocks the migration connection.
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);

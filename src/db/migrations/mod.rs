@@ -31,7 +31,7 @@ use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, FileBasedMigrations};
 use serde::Serialize;
 
-pub use at_boot::{bring_schema_up_to_date, DriftCheck, SchemaAtBoot};
+pub use at_boot::{bring_schema_up_to_date, BootMigrations, DriftCheck, SchemaAtBoot};
 pub use checksums::modified_migrations;
 pub use drift::Difference;
 pub use guards::{refuse_when_strict, report_schema_problems};

@@ -18,7 +18,7 @@ use super::lock_waits::{self, LockWatch};
 use super::{
     checksums, contract, invalid_indexes, lock, BlockingPgConnection, MigrationError, MigrationSet,
 };
-use crate::config::Endpoint;
+use crate::db::endpoint::Endpoint;
 
 pub use super::checksums::RepairedChecksum;
 

@@ -11,7 +11,7 @@ use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::MigrationHarness;
 
 use super::{drift, BlockingPgConnection, MigrationError, MigrationSet};
-use crate::config::Endpoint;
+use crate::db::endpoint::Endpoint;
 
 /// Why a scratch database could not be created.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use super::{
     drift, runner, schema_state, scratch, Difference, KnownMigration, LockLimits, MigrationError,
     MigrationSet,
 };
-use crate::config::Endpoint;
+use crate::db::endpoint::Endpoint;
 
 /// The description of the schema that the migrations of `set` with
 /// `versions` make: the checked-in one when that is all the embedded

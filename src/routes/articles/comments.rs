@@ -6,12 +6,12 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{find_article, or_article_gone};
-use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::{comments, profiles};
 use crate::domain::articles::NewComment;
 use crate::domain::page::Page;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::extract::JsonBody;
+use crate::extract::{AuthUser, MaybeAuthUser};
 use crate::routes::views::{CommentResponse, CommentView, CommentsResponse};
 use crate::state::AppState;
 

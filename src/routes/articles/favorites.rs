@@ -5,9 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, post, web, HttpResponse};
 
 use super::{article_response, find_article, or_article_gone};
-use crate::auth::AuthUser;
 use crate::db::favorites;
 use crate::error::{AppResult, ErrorBody};
+use crate::extract::AuthUser;
 use crate::routes::views::ArticleResponse;
 use crate::state::AppState;
 

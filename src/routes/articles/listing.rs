@@ -5,11 +5,11 @@ use actix_web::{get, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::articles::{self, ArticleFilter};
 use crate::domain::articles::normalized_tag;
 use crate::domain::page::Page;
 use crate::error::{AppResult, ErrorBody};
+use crate::extract::{AuthUser, MaybeAuthUser};
 use crate::routes::views::{ArticleSummary, ArticlesResponse};
 use crate::state::AppState;
 

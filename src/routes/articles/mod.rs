@@ -11,12 +11,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::views::ArticleResponse;
-use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::articles::{self, Article};
 use crate::domain::articles::{ArticleChanges, NewArticle};
 use crate::domain::{Patch, Slug};
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::extract::JsonBody;
+use crate::extract::{AuthUser, MaybeAuthUser};
 use crate::state::AppState;
 use diesel_async::AsyncPgConnection;
 
