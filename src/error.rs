@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::auth::hashing::HashingUnavailable;
 use crate::auth::password::PasswordError;
+use crate::auth::sign_in::SignInError;
 use crate::domain::FieldErrors;
 
 /// What a taken username or email is told, as a 409 or a 422.
@@ -186,6 +187,32 @@ impl From<PasswordError> for AppError {
             error => AppError::internal(error),
         }
     }
+}
+
+impl From<SignInError> for AppError {
+    fn from(error: SignInError) -> Self {
+        match error {
+            SignInError::InvalidCredentials => AppError::InvalidCredentials,
+            SignInError::Taken(field) => AppError::Conflict(field),
+            SignInError::TooManyFailedLogins { retry_after } => AppError::TooManyFailedLogins {
+                retry_after_secs: retry_after_secs(retry_after),
+            },
+            SignInError::TooManyRegistrations { retry_after } => AppError::TooManyRegistrations {
+                retry_after_secs: retry_after_secs(retry_after),
+            },
+            SignInError::Password(error) => error.into(),
+            SignInError::Database(error) => error.into(),
+            SignInError::Pool(error) => error.into(),
+            error @ (SignInError::Token(_) | SignInError::SessionLength(_)) => {
+                AppError::internal(error)
+            }
+        }
+    }
+}
+
+/// Seconds for `Retry-After`, at least one.
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    (wait.as_millis().div_ceil(1000) as u64).max(1)
 }
 
 impl From<FieldErrors> for AppError {

@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::auth::settings::AuthSettings;
+use crate::auth::sign_in::SignIn;
 use crate::auth::throttle::Throttle;
 use crate::client_address::TrustedProxies;
 use crate::db::migrations::KnownMigration;
@@ -26,4 +27,15 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Whose forwarded-for headers name the client (CONDUIT_TRUSTED_PROXIES).
     pub trusted_proxies: TrustedProxies,
+}
+
+impl AppState {
+    /// What registration and login work with.
+    pub fn sign_in(&self) -> SignIn<'_> {
+        SignIn {
+            db: &self.db,
+            throttle: &self.throttle,
+            settings: &self.auth,
+        }
+    }
 }

@@ -7,5 +7,6 @@ pub mod demo;
 pub mod hashing;
 pub mod password;
 pub mod settings;
+pub mod sign_in;
 pub mod throttle;
 pub mod token;

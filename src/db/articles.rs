@@ -34,7 +34,7 @@ pub struct Article {
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = articles)]
-pub struct NewArticle<'a> {
+pub struct NewArticleRow<'a> {
     pub author_id: i64,
     pub slug: &'a str,
     pub title: &'a str,
@@ -45,7 +45,7 @@ pub struct NewArticle<'a> {
 /// A partial update of an article's own columns.
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = articles)]
-pub struct ArticleChanges {
+pub struct ArticleChangeset {
     pub slug: Option<String>,
     pub title: Option<String>,
     pub description: Option<String>,
@@ -468,7 +468,7 @@ pub fn is_slug_taken(error: &diesel::result::Error) -> bool {
 /// article has is a unique violation ([`is_slug_taken`]).
 pub async fn create(
     conn: &mut AsyncPgConnection,
-    new: &NewArticle<'_>,
+    new: &NewArticleRow<'_>,
     tag_names: &[String],
 ) -> QueryResult<Article> {
     conn.transaction(async |conn| {
@@ -488,7 +488,7 @@ pub async fn create(
 pub async fn update(
     conn: &mut AsyncPgConnection,
     id: i64,
-    changes: &ArticleChanges,
+    changes: &ArticleChangeset,
     tag_names: Option<&[String]>,
 ) -> QueryResult<Article> {
     conn.transaction(async |conn| {

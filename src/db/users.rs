@@ -27,7 +27,7 @@ pub struct User {
 
 /// An account to insert; [`insert`] adds its identity keys.
 #[derive(Debug)]
-pub struct NewUser<'a> {
+pub struct NewUserRow<'a> {
     pub username: &'a str,
     pub email: &'a str,
     pub password_hash: &'a str,
@@ -66,7 +66,7 @@ struct UserRow<'a> {
 
 /// A partial update: `None` (or `Change::Keep`) leaves a column alone.
 #[derive(Debug, Default)]
-pub struct UserChanges {
+pub struct UserChangeset {
     pub username: Option<String>,
     pub email: Option<String>,
     pub password_hash: Option<String>,
@@ -74,7 +74,7 @@ pub struct UserChanges {
     pub image: Change<String>,
 }
 
-impl UserChanges {
+impl UserChangeset {
     pub fn is_empty(&self) -> bool {
         self.username.is_none()
             && self.email.is_none()
@@ -167,7 +167,7 @@ pub async fn taken_by_another(
 
 /// Inserts an account with its keys; a taken username or email is a
 /// unique violation ([`taken_field`] says which).
-pub async fn insert(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryResult<User> {
+pub async fn insert(conn: &mut AsyncPgConnection, new: &NewUserRow<'_>) -> QueryResult<User> {
     let keys = IdentityKeys::of(new.username, new.email);
     diesel::insert_into(users::table)
         .values(UserRow {
@@ -251,7 +251,7 @@ pub async fn lock_for_change(conn: &mut AsyncPgConnection, id: i64) -> QueryResu
 pub async fn update(
     conn: &mut AsyncPgConnection,
     id: i64,
-    changes: &UserChanges,
+    changes: &UserChangeset,
 ) -> QueryResult<User> {
     if changes.is_empty() {
         return users::table

@@ -199,7 +199,7 @@ async fn create_article(
         let article = loop {
             attempt += 1;
             let slug = new_slug(&new.title)?;
-            let row = articles::NewArticle {
+            let row = articles::NewArticleRow {
                 author_id: auth.user.id,
                 slug: slug.as_str(),
                 title: &new.title,
@@ -253,7 +253,7 @@ async fn update_article(
             Some(title) => Some(new_slug(title)?),
             None => None,
         };
-        let changes = articles::ArticleChanges {
+        let changes = articles::ArticleChangeset {
             slug: slug.map(Slug::into_inner),
             title: requested.title,
             description: requested.description,
