@@ -96,7 +96,12 @@ impl Application {
         // request (and /ready) does not wait for it. If the database is
         // not up yet, the first request opens one, as without this.
         db::warm_up(&db, known.clone());
-        let conn = db::wait_for_database(&settings.database).await?;
+        let conn = db::wait_for_database(
+            &settings.database.migrations,
+            &settings.database.application_name,
+            settings.database.wait,
+        )
+        .await?;
         let schema = migrations::bring_schema_up_to_date(
             conn,
             &settings.migrations,

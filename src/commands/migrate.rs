@@ -17,7 +17,12 @@ use crate::metrics::Metrics;
 pub async fn run(args: &SettingsArgs, action: MigrateAction) -> Result<ExitCode, CommandError> {
     let database = args.database()?;
     let set = args.migration_set();
-    let mut conn = db::wait_for_database(&database).await?;
+    let mut conn = db::wait_for_database(
+        &database.migrations,
+        &database.application_name,
+        database.wait,
+    )
+    .await?;
     let limits = database.migration_locks;
     match action {
         MigrateAction::Run => {

@@ -1,15 +1,131 @@
-//! How requests use the pool: [`Db::run`] hands a closure one connection
-//! and, behind a pooler in transaction mode, one transaction.
+//! The request pool, built once, and how requests use it: [`Db::run`]
+//! hands a closure one connection and, behind a pooler in transaction
+//! mode, one transaction.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager};
-
 use deadpool::managed::TimeoutType;
+use diesel::connection::{CacheSize, Instrumentation, InstrumentationEvent};
+use diesel_async::pooled_connection::deadpool::BuildError;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::{
+    AnsiTransactionManager, AsyncConnection, AsyncPgConnection, SimpleAsyncConnection,
+    TransactionManager,
+};
 
-use super::settings::{DatabaseSettings, PoolMode};
-use super::{Pool, PoolError};
+use super::connect::{connect, connect_through_transaction_pooler, connection_runtime};
+use super::migrations;
+use super::settings::{DatabaseSettings, PoolMode, PoolRecycling};
+
+/// The request pool: deadpool over diesel-async connections.
+pub type Pool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
+/// Why the pool gave no connection.
+pub type PoolError = deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>;
+
+/// Counts the SQL statements a connection runs (`conduit_db_queries_total`):
+/// how tests prove that a list costs the same whatever its length.
+struct QueryCounter(prometheus::IntCounter);
+
+impl Instrumentation for QueryCounter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            self.0.inc();
+        }
+    }
+}
+
+/// Builds the request pool. Connections are opened lazily, on first use;
+/// each runs every statement under `settings.statement_timeout` and counts
+/// its statements into `queries`.
+///
+/// Behind a pooler in transaction mode the server session changes between
+/// transactions, so nothing may outlive one: no statement cache (a
+/// statement prepared in one session is unknown in the next) and no
+/// session `SET` (the timeout is set per transaction by [`Db::run`]).
+pub fn build_pool(
+    settings: &DatabaseSettings,
+    queries: prometheus::IntCounter,
+) -> Result<Pool, BuildError> {
+    let timeout_ms = settings.statement_timeout.as_millis();
+    let pooled_by_transaction = settings.pool_mode == PoolMode::Transaction;
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.recycling_method = match settings.recycling {
+        // One simple-protocol round trip: no statement to prepare, so it
+        // works through a transaction pooler too.
+        PoolRecycling::Verified => RecyclingMethod::CustomFunction(Box::new(|conn| {
+            Box::pin(conn.batch_execute("SELECT 1"))
+        })),
+        PoolRecycling::Fast => RecyclingMethod::Fast,
+    };
+    let tls = settings.requests.tls.clone();
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        let queries = queries.clone();
+        let tls = tls.clone();
+        let connect = async move {
+            let mut conn = if pooled_by_transaction {
+                connect_through_transaction_pooler(&url, &tls).await?
+            } else {
+                connect(&url, &tls).await?
+            };
+            if pooled_by_transaction {
+                conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+            } else {
+                conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
+                    .await
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            }
+            conn.set_instrumentation(QueryCounter(queries));
+            Ok(conn)
+        };
+        Box::pin(async move {
+            connection_runtime()
+                .spawn(connect)
+                .await
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
+        })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        settings.requests.connection_url(&settings.application_name),
+        config,
+    );
+    Pool::builder(manager)
+        .max_size(settings.pool_size as usize)
+        .wait_timeout(Some(settings.acquire_timeout))
+        .create_timeout(Some(settings.acquire_timeout))
+        .recycle_timeout(Some(settings.acquire_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+}
+
+/// Opens the pool's first connection in the background, so the first
+/// request (usually the orchestrator's /ready) does not wait for it, and
+/// runs /ready's reads on it once: their statements are then prepared and
+/// the tables they read known to that server process, so the first probe
+/// is one round trip. One connection is enough: opening more at boot
+/// competes with the boot itself for the CPU. A failure is only logged;
+/// requests open connections on demand anyway.
+pub fn warm_up(db: &Db, known: Vec<migrations::KnownMigration>) {
+    let db = db.clone();
+    connection_runtime().spawn(async move {
+        // Through `Db::run`, as /ready: in one transaction behind a
+        // transaction pooler. On a new database the read fails (nothing
+        // to read yet), as /ready would; the connection stays usable.
+        let read = db
+            .run(async |conn| {
+                migrations::schema_state(conn, &known)
+                    .await
+                    .map_err(DbError::Query)
+            })
+            .await;
+        if let Err(DbError::Acquire(error)) = read {
+            tracing::debug!(%error, "could not open a connection ahead of the first request");
+        }
+    });
+}
 
 /// The request pool, and how statements must be grouped on it.
 #[derive(Clone)]

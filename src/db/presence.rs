@@ -26,7 +26,7 @@ pub fn keep(endpoint: Endpoint, application_name: String, start_after: Duration)
         tokio::time::sleep(start_after).await;
         let url = endpoint.connection_url(&application_name);
         loop {
-            match super::open(&url, &endpoint.tls).await {
+            match super::connect::open(&url, &endpoint.tls).await {
                 // Ends when the server closes the session; the client
                 // must live as long, or the session would end at once.
                 Ok((client, session)) => {
