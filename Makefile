@@ -105,12 +105,29 @@ test: rust db-up diesel-cli ## Run every test against a real PostgreSQL
 	@$(DEV_DB) sweep conduit_test_ >/dev/null
 	cargo test --locked --all-targets
 
-lint: rust cargo-deny ## rustfmt, clippy (warnings as errors), cargo-deny, squawk over migrations/, hadolint, compose config
+lint: rust cargo-deny python3 ## rustfmt, clippy (warnings as errors), cargo-deny, squawk over migrations/, hadolint, compose config, the docs' links, docs/configuration.md
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets --all-features -- -D warnings
 	cargo deny --locked check --hide-inclusion-graph bans licenses sources
 	scripts/lint-migrations.sh
 	scripts/docker/lint.sh
+	scripts/check-links.py
+	@$(MAKE) --no-print-directory docs-check
+
+# docs/configuration.md is printed by the binary from its clap definitions
+# (src/commands/settings_reference.rs), so it cannot drift from the code.
+CONFIGURATION_MD := docs/configuration.md
+.PHONY: docs docs-check
+docs: rust ## Regenerate docs/configuration.md from the command line's definitions
+	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	  cargo run --locked --quiet --bin conduit -- settings-reference > "$$out"; \
+	  cp "$$out" $(CONFIGURATION_MD); echo "wrote $(CONFIGURATION_MD)"
+
+docs-check: rust ## Fail when docs/configuration.md differs from what `make docs` would write
+	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	  cargo run --locked --quiet --bin conduit -- settings-reference > "$$out"; \
+	  diff -u $(CONFIGURATION_MD) "$$out" >/dev/null \
+	  || { echo "$(CONFIGURATION_MD) is stale: run \`make docs\` and commit it."; exit 1; }
 
 # Only the offline checks run (no advisory database download); deny.toml
 # says what is allowed and why. Its release profile (fat LTO, one codegen

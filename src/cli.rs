@@ -25,6 +25,9 @@ pub enum Command {
     },
     /// Ask the server at CONDUIT_LISTEN for /ready: exit 0 when ready, 1 otherwise.
     Healthcheck,
+    /// Print docs/configuration.md, the settings reference, from these definitions.
+    #[command(hide = true)]
+    SettingsReference,
 }
 
 #[derive(Debug, Clone, Subcommand)]

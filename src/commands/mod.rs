@@ -4,6 +4,7 @@ pub mod healthcheck;
 pub mod migrate;
 pub mod plan;
 pub mod serve;
+pub mod settings_reference;
 
 use std::process::ExitCode;
 
@@ -37,5 +38,9 @@ pub async fn run(cli: &Cli) -> Result<ExitCode, CommandError> {
         Command::Serve => serve::run(args).await,
         Command::Migrate { action } => migrate::run(args, action.clone()).await,
         Command::Healthcheck => Ok(healthcheck::run(&args.server.listen).await),
+        Command::SettingsReference => {
+            print!("{}", settings_reference::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

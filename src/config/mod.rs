@@ -32,15 +32,15 @@ use crate::db::url::UrlError;
 /// given on the command line wins over it.
 #[derive(Debug, Clone, Args)]
 pub struct SettingsArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Server")]
     pub server: ServerArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Database")]
     pub database: DatabaseArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Migrations")]
     pub migrations: MigrationArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Sessions and throttling")]
     pub auth: AuthArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Client connections")]
     pub connections: ConnectionArgs,
 }
 
