@@ -105,8 +105,9 @@ test: rust db-up diesel-cli ## Run every test against a real PostgreSQL
 	@$(DEV_DB) sweep conduit_test_ >/dev/null
 	cargo test --locked --all-targets
 
-lint: rust cargo-deny python3 ## rustfmt, clippy (warnings as errors), cargo-deny, squawk over migrations/, hadolint, compose config, the docs' links, docs/configuration.md
+lint: rust cargo-deny python3 ## rustfmt, clippy (warnings as errors), no import cycles, cargo-deny, squawk over migrations/, hadolint, compose config, the docs' links, docs/configuration.md
 	cargo fmt --all -- --check
+	scripts/check-module-cycles.py
 	cargo clippy --locked --all-targets --all-features -- -D warnings
 	cargo deny --locked check --hide-inclusion-graph bans licenses sources
 	scripts/lint-migrations.sh
