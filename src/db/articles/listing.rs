@@ -1,67 +1,24 @@
-//! Articles, and the batch queries that turn a page of articles into what
-//! the API shows, in a constant number of queries whatever the page size.
+//! One page of articles as a listing shows it (all, by tag, author,
+//! favoriter, or the feed), and how many match: four statements in two
+//! round trips whatever the page size.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::{self, now};
+use diesel::dsl;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Numeric};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::functions::{array_agg, coalesce, int8};
-use super::tags::set_tags;
-use super::users::User;
+use super::seen_by::{assemble, counts_seen_by, Counts};
+use super::{Article, ArticleDetails};
+use crate::db::functions::{coalesce, int8};
+use crate::db::users::User;
 use crate::schema::{
     article_count_shards, article_tags, articles, favorites, follows, tag_link_count_shards, tags,
     users,
 };
-
-/// A row of `articles`.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
-#[diesel(table_name = articles, check_for_backend(Pg))]
-pub struct Article {
-    pub id: i64,
-    pub author_id: i64,
-    pub slug: String,
-    pub title: String,
-    pub description: String,
-    pub body: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Insertable)]
-#[diesel(table_name = articles)]
-pub struct NewArticleRow<'a> {
-    pub author_id: i64,
-    pub slug: &'a str,
-    pub title: &'a str,
-    pub description: &'a str,
-    pub body: &'a str,
-}
-
-/// A partial update of an article's own columns.
-#[derive(Debug, Default, AsChangeset)]
-#[diesel(table_name = articles)]
-pub struct ArticleChangeset {
-    pub slug: Option<String>,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub body: Option<String>,
-}
-
-/// An article with everything the API shows about it.
-#[derive(Debug, Clone)]
-pub struct ArticleDetails {
-    pub article: Article,
-    pub author: User,
-    pub following_author: bool,
-    pub tags: Vec<String>,
-    pub favorited: bool,
-    pub favorites_count: i64,
-}
 
 /// Which articles a listing shows.
 #[derive(Debug, Default, Clone)]
@@ -198,59 +155,6 @@ async fn count_matching(mut conn: &AsyncPgConnection, filter: &ArticleFilter) ->
     }
 }
 
-/// The article's tag names in order, as one array (NULL for none):
-/// a subquery on the outer query's `articles` row.
-#[dsl::auto_type]
-fn tag_list() -> _ {
-    article_tags::table
-        .inner_join(tags::table)
-        .filter(article_tags::article_id.eq(articles::id))
-        .select(array_agg(tags::name).aggregate_order(tags::name))
-        .single_value()
-}
-
-/// How many users favorited the outer query's article.
-#[dsl::auto_type]
-fn favorites_count() -> _ {
-    let count: dsl::count_star = dsl::count_star();
-    favorites::table
-        .filter(favorites::article_id.eq(articles::id))
-        .select(count)
-        .single_value()
-        .assume_not_null()
-}
-
-/// Whether `viewer` favorited the outer query's article (never, anonymous:
-/// `user_id = NULL` holds for no row).
-#[dsl::auto_type]
-fn favorited_by(viewer: Option<i64>) -> _ {
-    dsl::exists(
-        favorites::table
-            .filter(favorites::article_id.eq(articles::id))
-            .filter(favorites::user_id.nullable().eq(viewer)),
-    )
-}
-
-/// Whether `viewer` follows the outer query's article's author.
-#[dsl::auto_type]
-fn author_followed_by(viewer: Option<i64>) -> _ {
-    dsl::exists(
-        follows::table
-            .filter(follows::followed_id.eq(articles::author_id))
-            .filter(follows::follower_id.nullable().eq(viewer)),
-    )
-}
-
-/// What the API shows of an article besides its row, its author and its
-/// tags, as `viewer` sees it: correlated subqueries of the outer query's
-/// `articles` row, so a page of any size costs one statement.
-#[dsl::auto_type]
-fn counts_seen_by(viewer: Option<i64>) -> _ {
-    let favorited: favorited_by = favorited_by(viewer);
-    let following: author_followed_by = author_followed_by(viewer);
-    (favorites_count(), favorited, following)
-}
-
 /// An article's columns but its body, as lists read them.
 type SummaryRow = (
     i64,
@@ -261,21 +165,6 @@ type SummaryRow = (
     DateTime<Utc>,
     DateTime<Utc>,
 );
-
-/// What [`counts_seen_by`] reads: favorites count, favorited, following.
-type Counts = (i64, bool, bool);
-
-fn assemble(article: Article, author: User, tags: Vec<String>, counts: Counts) -> ArticleDetails {
-    let (favorites_count, favorited, following_author) = counts;
-    ArticleDetails {
-        article,
-        author,
-        following_author,
-        tags,
-        favorited,
-        favorites_count,
-    }
-}
 
 /// The ids of one page of the articles `filter` selects, newest first.
 async fn page_ids(
@@ -303,10 +192,9 @@ async fn page_ids(
     }
     // By author (profile pages, the feed), from the (author_id, created_at,
     // id) index alone or by walking the newest-first index, as the planner
-    // judges from the authors' articles. A LATERAL top-N per followed
-    // author was tried for the feed: faster for 50 prolific authors, but
-    // its work grows with the number followed (61 ms against 0.3 ms for a
-    // reader following 2,000 authors), and following is one cheap request.
+    // judges from the authors' articles. Not a LATERAL top-N per followed
+    // author: its work grows with the number followed (docs/benchmarks.md,
+    // "Single article and lists in few statements").
     filtered(filter)
         .select(articles::id)
         .order((articles::created_at.desc(), articles::id.desc()))
@@ -405,106 +293,4 @@ pub async fn list(
     )?;
     let page = page_details(pipeline, &ids, viewer).await?;
     Ok((page, total))
-}
-
-pub async fn find_by_slug(
-    conn: &mut AsyncPgConnection,
-    slug: &str,
-) -> QueryResult<Option<Article>> {
-    articles::table
-        .filter(articles::slug.eq(slug))
-        .select(Article::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// The article with this slug and its details as `viewer` sees them, in
-/// one statement.
-pub async fn find_with_details(
-    conn: &mut AsyncPgConnection,
-    slug: &str,
-    viewer: Option<i64>,
-) -> QueryResult<Option<ArticleDetails>> {
-    let row = articles::table
-        .inner_join(users::table)
-        .filter(articles::slug.eq(slug))
-        .select((
-            Article::as_select(),
-            User::as_select(),
-            tag_list(),
-            counts_seen_by(viewer),
-        ))
-        .get_result::<(Article, User, Option<Vec<String>>, Counts)>(conn)
-        .await
-        .optional()?;
-    Ok(row.map(|(article, author, tags, counts)| {
-        assemble(article, author, tags.unwrap_or_default(), counts)
-    }))
-}
-
-/// One article with its details, as `viewer` sees them, in one statement;
-/// `NotFound` when the article is gone.
-pub async fn details(
-    conn: &mut AsyncPgConnection,
-    article: Article,
-    viewer: Option<i64>,
-) -> QueryResult<ArticleDetails> {
-    let (author, tags, counts) = articles::table
-        .inner_join(users::table)
-        .filter(articles::id.eq(article.id))
-        .select((User::as_select(), tag_list(), counts_seen_by(viewer)))
-        .get_result::<(User, Option<Vec<String>>, Counts)>(conn)
-        .await?;
-    Ok(assemble(article, author, tags.unwrap_or_default(), counts))
-}
-
-/// Whether a failed [`create`] or [`update`] drew a slug another article has.
-pub fn is_slug_taken(error: &diesel::result::Error) -> bool {
-    super::violated_unique_constraint(error) == Some("articles_slug_key")
-}
-
-/// Inserts an article with its tags, in one transaction; a slug another
-/// article has is a unique violation ([`is_slug_taken`]).
-pub async fn create(
-    conn: &mut AsyncPgConnection,
-    new: &NewArticleRow<'_>,
-    tag_names: &[String],
-) -> QueryResult<Article> {
-    conn.transaction(async |conn| {
-        let article = diesel::insert_into(articles::table)
-            .values(new)
-            .returning(Article::as_returning())
-            .get_result(conn)
-            .await?;
-        set_tags(conn, article.id, tag_names).await?;
-        Ok(article)
-    })
-    .await
-}
-
-/// Applies `changes` and, when given, replaces the tags, in one
-/// transaction. `updated_at` moves even when only the tags change.
-pub async fn update(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-    changes: &ArticleChangeset,
-    tag_names: Option<&[String]>,
-) -> QueryResult<Article> {
-    conn.transaction(async |conn| {
-        let article = diesel::update(articles::table.find(id))
-            .set((changes, articles::updated_at.eq(now)))
-            .returning(Article::as_returning())
-            .get_result(conn)
-            .await?;
-        if let Some(names) = tag_names {
-            set_tags(conn, id, names).await?;
-        }
-        Ok(article)
-    })
-    .await
-}
-
-pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<usize> {
-    diesel::delete(articles::table.find(id)).execute(conn).await
 }
