@@ -326,6 +326,23 @@ mod tests {
     }
 
     #[test]
+    fn channel_binding_is_tokio_postgres_own_parameter() {
+        use tokio_postgres::config::ChannelBinding;
+        let (url, _) = parse("postgres://u@h/db?sslmode=require&channel_binding=require").unwrap();
+        assert_eq!(url.config.get_channel_binding(), ChannelBinding::Require);
+        assert_eq!(
+            url.with_application_name("x"),
+            "postgres://u@h/db?channel_binding=require&application_name=x"
+        );
+        let (url, _) = parse("postgres://u@h/db").unwrap();
+        assert_eq!(url.config.get_channel_binding(), ChannelBinding::Prefer);
+        let error = parse("postgres://u@h/db?channel_binding=always")
+            .err()
+            .unwrap();
+        assert!(matches!(error, UrlError::Driver(_)), "{error}");
+    }
+
+    #[test]
     fn what_tokio_postgres_cannot_do_is_named() {
         let message = |raw: &str| parse(raw).err().expect(raw).to_string();
         assert!(message("host=db user=u").contains("key=value"));
