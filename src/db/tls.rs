@@ -45,17 +45,22 @@ use super::url::TlsParameters;
 /// Why the TLS parameters of DATABASE_URL cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsConfigError {
+    /// An `sslmode` libpq has but tokio-postgres cannot do (`allow`), or none.
     #[error("DATABASE_URL: sslmode={0:?} is not one of disable, prefer, require, verify-ca, verify-full")]
     UnknownSslMode(String),
+    /// A verifying mode with nothing to verify against.
     #[error("DATABASE_URL: sslmode={} needs sslrootcert=/path/to/ca.pem (or sslrootcert=system for the public CAs)", .0.as_str())]
     MissingRootCert(SslMode),
+    /// The `sslrootcert` file is missing or is not PEM.
     #[error("DATABASE_URL: cannot read the CA certificates in sslrootcert={path}")]
     RootCert {
         path: String,
         source: rustls::pki_types::pem::Error,
     },
+    /// The `sslrootcert` file parsed, but no certificate in it is usable.
     #[error("DATABASE_URL: sslrootcert={0} holds no usable CA certificate")]
     NoRootCert(String),
+    /// rustls refused the configuration.
     #[error("could not set up TLS: {0}")]
     Rustls(#[from] rustls::Error),
 }
