@@ -15,88 +15,52 @@
 //! `sslrootcert` is refused at start rather than falling back to
 //! `~/.postgresql/root.crt`; `sslrootcert=system` trusts the public CAs
 //! compiled into the binary (webpki-roots), so the image needs no CA files.
+//!
+//! The stream itself is tokio-postgres-rustls'. It offers SCRAM channel
+//! binding (`tls-server-end-point`), so over TLS a server that accepts
+//! SCRAM-SHA-256-PLUS gets it: a password exchange then fails if someone
+//! in the middle re-encrypted the session, which matters most where the
+//! certificate is not checked. `channel_binding=disable|prefer|require`
+//! in DATABASE_URL is tokio-postgres' own parameter (default `prefer`).
 
-use std::future::Future;
+mod mode;
+mod verifiers;
+
 use std::io;
-use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+pub use mode::SslMode;
+use verifiers::{root_store, ChainOnly, EncryptOnly};
 
 use super::url::TlsParameters;
 
-/// libpq's `sslmode` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
-    Disable,
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-impl SslMode {
-    fn parse(value: &str) -> Result<Self, TlsConfigError> {
-        Ok(match value {
-            "disable" => Self::Disable,
-            "prefer" => Self::Prefer,
-            "require" => Self::Require,
-            "verify-ca" => Self::VerifyCa,
-            "verify-full" => Self::VerifyFull,
-            // libpq's `allow` (plain first, TLS only if refused) has no
-            // tokio-postgres equivalent: refused rather than silently
-            // treated as another mode.
-            other => return Err(TlsConfigError::UnknownSslMode(other.to_owned())),
-        })
-    }
-
-    /// What tokio-postgres is told: whether to ask for TLS, and whether
-    /// to insist on it.
-    fn on_the_wire(self) -> tokio_postgres::config::SslMode {
-        match self {
-            Self::Disable => tokio_postgres::config::SslMode::Disable,
-            Self::Prefer => tokio_postgres::config::SslMode::Prefer,
-            Self::Require | Self::VerifyCa | Self::VerifyFull => {
-                tokio_postgres::config::SslMode::Require
-            }
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Disable => "disable",
-            Self::Prefer => "prefer",
-            Self::Require => "require",
-            Self::VerifyCa => "verify-ca",
-            Self::VerifyFull => "verify-full",
-        }
-    }
-}
-
+/// Why the TLS parameters of DATABASE_URL cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsConfigError {
+    /// An `sslmode` libpq has but tokio-postgres cannot do (`allow`), or none.
     #[error("DATABASE_URL: sslmode={0:?} is not one of disable, prefer, require, verify-ca, verify-full")]
     UnknownSslMode(String),
+    /// A verifying mode with nothing to verify against.
     #[error("DATABASE_URL: sslmode={} needs sslrootcert=/path/to/ca.pem (or sslrootcert=system for the public CAs)", .0.as_str())]
     MissingRootCert(SslMode),
+    /// The `sslrootcert` file is missing or is not PEM.
     #[error("DATABASE_URL: cannot read the CA certificates in sslrootcert={path}")]
     RootCert {
         path: String,
         source: rustls::pki_types::pem::Error,
     },
+    /// The `sslrootcert` file parsed, but no certificate in it is usable.
     #[error("DATABASE_URL: sslrootcert={0} holds no usable CA certificate")]
     NoRootCert(String),
+    /// rustls refused the configuration.
     #[error("could not set up TLS: {0}")]
     Rustls(#[from] rustls::Error),
 }
@@ -107,7 +71,7 @@ pub enum TlsConfigError {
 #[derive(Clone)]
 pub struct PgTls {
     mode: SslMode,
-    config: Arc<ClientConfig>,
+    connector: MakeRustlsConnect,
 }
 
 impl std::fmt::Debug for PgTls {
@@ -159,10 +123,11 @@ impl PgTls {
             .with_no_client_auth();
         Ok(Self {
             mode,
-            config: Arc::new(config),
+            connector: MakeRustlsConnect::new(config),
         })
     }
 
+    /// The mode in force (`require` with a CA reads as `verify-ca`).
     pub fn mode(&self) -> SslMode {
         self.mode
     }
@@ -173,143 +138,24 @@ impl PgTls {
     }
 }
 
-fn root_store(root: &str) -> Result<RootCertStore, TlsConfigError> {
-    let mut store = RootCertStore::empty();
-    if root == "system" {
-        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        return Ok(store);
-    }
-    let path = PathBuf::from(root);
-    let unreadable = |source| TlsConfigError::RootCert {
-        path: root.to_owned(),
-        source,
-    };
-    let certificates = CertificateDer::pem_file_iter(&path)
-        .map_err(unreadable)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(unreadable)?;
-    let (added, _ignored) = store.add_parsable_certificates(certificates);
-    if added == 0 {
-        return Err(TlsConfigError::NoRootCert(root.to_owned()));
-    }
-    Ok(store)
-}
-
-/// `prefer` and `require` without a CA: encrypted, certificate unchecked
-/// (libpq's meaning). The handshake signature is still verified, so the
-/// session is bound to the key of the certificate the server showed.
-#[derive(Debug)]
-struct EncryptOnly(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca`: the chain must lead to the CA; the host name is not checked.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            // webpki checks the name last, after the chain.
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
+/// The encrypted stream of a connection (tokio-postgres-rustls' own, which
+/// has no public name of its own).
+pub type RustlsStream<S> = <MakeRustlsConnect as MakeTlsConnect<S>>::Stream;
 
 impl<S> MakeTlsConnect<S> for PgTls
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     type Stream = RustlsStream<S>;
-    type TlsConnect = RustlsConnect;
+    type TlsConnect = <MakeRustlsConnect as MakeTlsConnect<S>>::TlsConnect;
     type Error = io::Error;
 
-    fn make_tls_connect(&mut self, host: &str) -> Result<RustlsConnect, io::Error> {
-        let name = match ServerName::try_from(host.to_owned()) {
-            Ok(name) => name,
+    fn make_tls_connect(&mut self, host: &str) -> Result<Self::TlsConnect, io::Error> {
+        let name = match ServerName::try_from(host) {
+            Ok(_) => host,
             // Only verify-full compares the name; the others need some name
             // for the handshake (a Unix socket path is not one).
-            Err(_) if self.mode != SslMode::VerifyFull => {
-                ServerName::try_from("localhost").map_err(io::Error::other)?
-            }
+            Err(_) if self.mode != SslMode::VerifyFull => "localhost",
             Err(error) => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
@@ -317,72 +163,10 @@ where
                 ))
             }
         };
-        Ok(RustlsConnect {
-            name,
-            connector: tokio_rustls::TlsConnector::from(self.config.clone()),
-        })
-    }
-}
-
-pub struct RustlsConnect {
-    name: ServerName<'static>,
-    connector: tokio_rustls::TlsConnector,
-}
-
-type ConnectFuture<S> = Pin<Box<dyn Future<Output = io::Result<RustlsStream<S>>> + Send>>;
-
-impl<S> TlsConnect<S> for RustlsConnect
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    type Stream = RustlsStream<S>;
-    type Error = io::Error;
-    type Future = ConnectFuture<S>;
-
-    fn connect(self, stream: S) -> Self::Future {
-        Box::pin(async move {
-            let stream = self.connector.connect(self.name, stream).await?;
-            Ok(RustlsStream(stream))
-        })
-    }
-}
-
-/// tokio-rustls' stream, with the trait tokio-postgres asks of it.
-pub struct RustlsStream<S>(tokio_rustls::client::TlsStream<S>);
-
-impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
-    fn channel_binding(&self) -> ChannelBinding {
-        // No SCRAM channel binding: tokio-postgres then authenticates
-        // without it, as libpq does with channel_binding=prefer.
-        ChannelBinding::none()
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        match MakeTlsConnect::<S>::make_tls_connect(&mut self.connector, name) {
+            Ok(connect) => Ok(connect),
+            Err(never) => match never {},
+        }
     }
 }
 

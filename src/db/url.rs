@@ -15,10 +15,15 @@
 //! `load_balance_hosts`, timeouts and keepalives. libpq parameters it does
 //! not know are refused by name ([`UNSUPPORTED_LIBPQ_PARAMETERS`]).
 
-use std::borrow::Cow;
+mod checks;
+mod error;
+#[cfg(test)]
+mod tests;
 
-use percent_encoding::percent_decode_str;
 use tokio_postgres::config::Host;
+
+use checks::{check_hosts, check_unambiguous, decode};
+pub use error::UrlError;
 
 /// libpq parameters tokio-postgres has no equivalent for. Named, so that
 /// the refusal says why rather than "unknown option".
@@ -47,47 +52,6 @@ const UNSUPPORTED_LIBPQ_PARAMETERS: &[&str] = &[
     "max_protocol_version",
     "min_protocol_version",
 ];
-
-#[derive(Debug, thiserror::Error)]
-pub enum UrlError {
-    #[error(
-        "must be a URL starting with postgres:// or postgresql:// \
-         (key=value connection strings are not supported)"
-    )]
-    NotAUrl,
-    // Nothing of the URL is quoted: which part is the password is exactly
-    // what cannot be told.
-    #[error(
-        "can be read in more than one way, so it is refused (and not shown: it may hold the \
-         password): percent-encode the characters / ? # @ in the user name and password \
-         (as %2F %3F %23 %40), and # anywhere (as %23)"
-    )]
-    Ambiguous,
-    #[error(
-        "names no host: give one (postgres://user@host:5432/db), several \
-         (postgres://user@h1,h2/db), or a Unix socket directory \
-         (postgres:///db?host=/run/postgresql)"
-    )]
-    NoHost,
-    #[error("{hosts} hosts but {ports} ports: give one port for every host, or one per host")]
-    PortCount { hosts: usize, ports: usize },
-    #[error("{hosts} hosts but {hostaddrs} hostaddr values: give one hostaddr per host")]
-    HostaddrCount { hosts: usize, hostaddrs: usize },
-    #[error(
-        "`{0}` is a libpq parameter that conduit does not support: it connects through \
-         tokio-postgres, without libpq"
-    )]
-    UnsupportedParameter(String),
-    #[error(
-        "target_session_attrs={0} is not supported (tokio-postgres knows any, read-write and \
-         read-only; read-write finds the primary)"
-    )]
-    UnsupportedSessionAttrs(String),
-    /// tokio-postgres' own reason, which names an option but never
-    /// quotes a value.
-    #[error(transparent)]
-    Driver(#[from] tokio_postgres::Error),
-}
 
 /// A checked DATABASE_URL: what tokio-postgres will be given (without the
 /// TLS parameters) and what it will make of it.
@@ -220,120 +184,5 @@ impl PgUrl {
             hosts.join(","),
             config.get_dbname().unwrap_or_default()
         )
-    }
-}
-
-/// The `@` that ends the user and password must be the only one, and come
-/// before the first `/`, `?` or `#`; no `#` at all (tokio-postgres does not
-/// know fragments, and would read one as part of a value).
-fn check_unambiguous(after_scheme: &str) -> Result<(), UrlError> {
-    let authority_end = after_scheme
-        .find(['/', '?', '#'])
-        .unwrap_or(after_scheme.len());
-    let ats = after_scheme.matches('@').count();
-    let at_outside = after_scheme[authority_end..].contains('@');
-    if ats > 1 || at_outside || after_scheme.contains('#') {
-        return Err(UrlError::Ambiguous);
-    }
-    Ok(())
-}
-
-/// What tokio-postgres would refuse only when connecting, refused at start.
-fn check_hosts(config: &tokio_postgres::Config) -> Result<(), UrlError> {
-    let hosts = config.get_hosts().len();
-    let hostaddrs = config.get_hostaddrs().len();
-    if hosts == 0 && hostaddrs == 0 {
-        return Err(UrlError::NoHost);
-    }
-    if hosts > 0 && hostaddrs > 0 && hosts != hostaddrs {
-        return Err(UrlError::HostaddrCount { hosts, hostaddrs });
-    }
-    let count = hosts.max(hostaddrs);
-    let ports = config.get_ports().len();
-    if ports > 1 && ports != count {
-        return Err(UrlError::PortCount {
-            hosts: count,
-            ports,
-        });
-    }
-    Ok(())
-}
-
-fn decode(text: &str) -> Cow<'_, str> {
-    percent_decode_str(text).decode_utf8_lossy()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(raw: &str) -> Result<(PgUrl, TlsParameters), UrlError> {
-        PgUrl::parse(raw)
-    }
-
-    #[test]
-    fn a_password_with_a_raw_slash_question_mark_hash_or_at_is_refused_unquoted() {
-        for raw in [
-            "postgres://conduit:2024/Winter-s3cret@db.example/conduit",
-            "postgres://conduit:Winter?s3cret@db.example/conduit",
-            "postgres://conduit:Winter#s3cret@db.example/conduit",
-            "postgres://conduit:Winter@s3cret@db.example/conduit",
-            "postgres://db.example/conduit?user=me@Winter-s3cret",
-        ] {
-            let error = parse(raw).err().expect(raw);
-            assert!(matches!(error, UrlError::Ambiguous), "{raw}: {error}");
-            let message = error.to_string();
-            assert!(message.contains("percent-encode"), "{message}");
-            assert!(!message.contains("s3cret"), "{message}");
-        }
-        let (url, _) =
-            parse("postgres://conduit:2024%2FWinter-s3cret@db.example/conduit").expect("encoded");
-        assert_eq!(url.target(), "db.example:5432/conduit");
-        assert_eq!(url.config.get_password(), Some(&b"2024/Winter-s3cret"[..]));
-    }
-
-    #[test]
-    fn sockets_several_hosts_and_hostaddr_are_read_as_tokio_postgres_reads_them() {
-        let (url, _) = parse("postgres:///conduit?host=/run/postgresql&user=conduit").unwrap();
-        assert_eq!(url.target(), "/run/postgresql:5432/conduit");
-        let (url, _) = parse("postgresql://u@%2Fvar%2Frun%2Fpostgresql:5433/db").unwrap();
-        assert_eq!(url.target(), "/var/run/postgresql:5433/db");
-        let (url, _) =
-            parse("postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write").unwrap();
-        assert_eq!(url.target(), "h1:5432,h2:5433/db");
-        let (url, _) = parse("postgres:///db?hostaddr=10.0.0.5&port=6432").unwrap();
-        assert_eq!(url.target(), "10.0.0.5:6432/db");
-    }
-
-    #[test]
-    fn tls_parameters_are_taken_out_and_the_rest_kept() {
-        let (url, tls) = parse(
-            "postgres://u:p@h/db?connect_timeout=3&sslmode=verify-full&sslrootcert=%2Fca.pem",
-        )
-        .unwrap();
-        assert_eq!(tls.sslmode.as_deref(), Some("verify-full"));
-        assert_eq!(tls.sslrootcert.as_deref(), Some("/ca.pem"));
-        assert_eq!(
-            url.with_application_name("conduit migrate"),
-            "postgres://u:p@h/db?connect_timeout=3&application_name=conduit+migrate"
-        );
-        // Ours wins: contract migrations tell releases apart by it.
-        let (url, _) = parse("postgres://u@h/db?application_name=mine&connect_timeout=3").unwrap();
-        assert_eq!(
-            url.with_application_name("conduit@012"),
-            "postgres://u@h/db?connect_timeout=3&application_name=conduit%40012"
-        );
-    }
-
-    #[test]
-    fn what_tokio_postgres_cannot_do_is_named() {
-        let message = |raw: &str| parse(raw).err().expect(raw).to_string();
-        assert!(message("host=db user=u").contains("key=value"));
-        assert!(message("postgres://u@h/db?sslcert=/c.pem").contains("`sslcert` is a libpq"));
-        assert!(message("postgres://u@h/db?target_session_attrs=primary")
-            .contains("target_session_attrs=primary is not supported"));
-        assert!(message("postgres:///db").contains("names no host"));
-        assert!(message("postgres:///db?host=h1&host=h2&host=h3&port=1,2")
-            .contains("3 hosts but 2 ports"));
     }
 }

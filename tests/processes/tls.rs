@@ -11,7 +11,7 @@ use conduit::db::tls::PgTls;
 use conduit::db::url::PgUrl;
 use diesel_async::AsyncPgConnection;
 
-use crate::support::cluster::TestCluster;
+use crate::support::cluster::{free_port, TestCluster};
 use crate::support::database::select_texts;
 use crate::support::process::{get_json, ConduitProcess};
 
@@ -116,8 +116,16 @@ fn make_server_certificate(dir: &Path, ca: &str) {
 
 /// A cluster with TLS on, reachable over TCP only with TLS.
 fn tls_cluster() -> TestCluster {
-    TestCluster::start_with(
+    tls_cluster_with(
         TLS_PORT,
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+    )
+}
+
+/// As [`tls_cluster`], on `port`, with `hba` as its pg_hba.conf.
+fn tls_cluster_with(port: u16, hba: &'static str) -> TestCluster {
+    TestCluster::start_with(
+        port,
         vec![
             "ssl=on".into(),
             "ssl_cert_file=../server.pem".into(),
@@ -127,11 +135,7 @@ fn tls_cluster() -> TestCluster {
             make_ca(dir, "test-ca");
             make_ca(dir, "other-ca");
             make_server_certificate(dir, "test-ca");
-            std::fs::write(
-                dir.join("data/pg_hba.conf"),
-                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
-            )
-            .expect("write pg_hba.conf");
+            std::fs::write(dir.join("data/pg_hba.conf"), hba).expect("write pg_hba.conf");
         },
     )
 }
@@ -244,4 +248,58 @@ async fn tls_to_postgresql_follows_libpq_sslmode() {
     assert!(!server.wait_exit(BOOT).await.unwrap().success());
     let line = error_line(&server);
     assert!(line.contains("no encryption"), "{line}");
+}
+
+/// Over TLS, a SCRAM password exchange binds the channel
+/// (SCRAM-SHA-256-PLUS, `tls-server-end-point`): with
+/// `channel_binding=require` tokio-postgres connects only if it did, and
+/// the server checks the binding against its own certificate.
+#[tokio::test]
+async fn scram_over_tls_uses_channel_binding() {
+    let port = free_port();
+    let cluster = tls_cluster_with(
+        port,
+        "local all all trust\nhostssl all conduit 127.0.0.1/32 trust\n\
+         hostssl all all 127.0.0.1/32 scram-sha-256\n",
+    );
+    let mut admin = connect_tls(&format!(
+        "postgres://conduit@localhost:{port}/postgres?sslmode=require"
+    ))
+    .await;
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query("CREATE ROLE bound LOGIN PASSWORD 'bound-s3cret'"),
+        &mut admin,
+    )
+    .await
+    .expect("create a role with a SCRAM password");
+
+    let base = format!("postgres://bound:bound-s3cret@localhost:{port}/postgres");
+    let ca = cluster.dir().join("test-ca.pem");
+    for url in [
+        // The certificate unchecked: binding is what detects a relay.
+        format!("{base}?sslmode=require&channel_binding=require"),
+        format!(
+            "{base}?sslmode=verify-full&sslrootcert={}&channel_binding=require",
+            ca.display()
+        ),
+    ] {
+        let mut conn = connect_tls(&url).await;
+        let user = select_texts(&mut conn, "SELECT current_user::text AS value").await;
+        assert_eq!(user, ["bound"], "{url}");
+    }
+
+    // The password is really checked (SCRAM, not trust).
+    let (url, parameters) = PgUrl::parse(&format!(
+        "postgres://bound:wrong@localhost:{port}/postgres?sslmode=require&channel_binding=require"
+    ))
+    .expect("a URL");
+    let tls = PgTls::from_parameters(&parameters).expect("valid TLS parameters");
+    let error = conduit::db::connect(&url.with_application_name("conduit-test"), &tls)
+        .await
+        .err()
+        .expect("a wrong password is refused");
+    assert!(
+        error.to_string().contains("password authentication failed"),
+        "{error}"
+    );
 }
