@@ -168,7 +168,7 @@ pub(super) async fn record_without_running(
             .iter()
             .map(|v| v.to_string())
             .collect();
-        super::verify::refuse_history(&applied)?;
+        refuse_history(&applied)?;
         let checksums = set.checksums()?;
         diesel::Connection::transaction(conn, |conn| {
             for version in &versions {
@@ -220,4 +220,17 @@ where
     })
     .await
     .map_err(MigrationError::Task)?
+}
+
+/// Baseline is for a database with no history: with one, `migrate run`
+/// knows what to do and a baseline would hide what it did not run.
+pub(super) fn refuse_history(applied: &[String]) -> Result<(), MigrationError> {
+    match applied.last() {
+        None => Ok(()),
+        Some(newest) => Err(MigrationError::CannotBaseline(format!(
+            "the database already has a migration history ({} applied, newest {newest}); \
+             baseline only adopts a database with none: use `conduit migrate run`",
+            applied.len()
+        ))),
+    }
 }

@@ -82,7 +82,7 @@ pub async fn baseline(
     let state = schema_state(&conn, &known)
         .await
         .map_err(MigrationError::Database)?;
-    refuse_history(&state.applied)?;
+    runner::refuse_history(&state.applied)?;
     let versions: Vec<String> = known
         .iter()
         .filter(|m| m.version.as_str() <= version)
@@ -100,17 +100,4 @@ pub async fn baseline(
         .collect();
     runner::record_without_running(conn, set, versions, limits).await?;
     Ok(Baseline::Recorded(names))
-}
-
-/// Baseline is for a database with no history: with one, `migrate run`
-/// knows what to do and a baseline would hide what it did not run.
-pub(super) fn refuse_history(applied: &[String]) -> Result<(), MigrationError> {
-    match applied.last() {
-        None => Ok(()),
-        Some(newest) => Err(MigrationError::CannotBaseline(format!(
-            "the database already has a migration history ({} applied, newest {newest}); \
-             baseline only adopts a database with none: use `conduit migrate run`",
-            applied.len()
-        ))),
-    }
 }
