@@ -4,13 +4,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use diesel::dsl::sql;
-use diesel::sql_types::Bool;
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::AsyncPgConnection;
 use sha2::{Digest, Sha256};
 
 use super::{BlockingPgConnection, MigrationError, MigrationSet};
+use crate::db::functions::to_regclass;
 
 include!(concat!(env!("OUT_DIR"), "/embedded_up_sql_sha256.rs"));
 
@@ -107,10 +106,8 @@ pub async fn modified_migrations(
     use diesel_async::RunQueryDsl;
 
     // Sent together, as in `schema_state`.
-    let exists = diesel::select(sql::<Bool>(
-        "to_regclass('__conduit_migration_checksums') IS NOT NULL",
-    ))
-    .get_result::<bool>(&mut &*conn);
+    let exists = diesel::select(to_regclass("__conduit_migration_checksums").is_not_null())
+        .get_result::<bool>(&mut &*conn);
     let recorded = __conduit_migration_checksums::table
         .select((
             __conduit_migration_checksums::version,

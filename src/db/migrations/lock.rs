@@ -7,11 +7,13 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::dsl::sql;
-use diesel::sql_types::{Bool, Integer, Text};
-use diesel::{OptionalExtension, QueryResult, QueryableByName};
+use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::{IntoSql, OptionalExtension, QueryResult, QueryableByName, TextExpressionMethods};
 
 use super::{BlockingPgConnection, MigrationError};
+use crate::db::functions::{
+    current_database, hashtextextended, pg_advisory_unlock, pg_try_advisory_lock,
+};
 
 /// How long a waiting process sleeps between two tries for the lock.
 const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -19,7 +21,14 @@ const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(200);
 const LOCK_WAIT_LOG_INTERVAL: Duration = Duration::from_secs(5);
 /// The advisory lock key: fixed per database, so replicas of one database
 /// exclude each other and other databases on the server are not affected.
-const LOCK_KEY: &str = "hashtextextended('conduit:migrations:' || current_database(), 0)";
+fn lock_key(conn: &mut BlockingPgConnection) -> QueryResult<i64> {
+    use diesel::RunQueryDsl;
+
+    let name = "conduit:migrations:"
+        .into_sql::<Text>()
+        .concat(current_database());
+    diesel::select(hashtextextended(name, 0)).get_result(conn)
+}
 
 #[derive(QueryableByName)]
 struct LockHolder {
@@ -37,10 +46,9 @@ pub(super) fn acquire_lock(
 
     let started = Instant::now();
     let mut last_log: Option<Instant> = None;
+    let key = lock_key(conn)?;
     loop {
-        let locked: bool =
-            diesel::select(sql::<Bool>(&format!("pg_try_advisory_lock({LOCK_KEY})")))
-                .get_result(conn)?;
+        let locked: bool = diesel::select(pg_try_advisory_lock(key)).get_result(conn)?;
         if locked {
             if last_log.is_some() {
                 tracing::info!(
@@ -51,7 +59,7 @@ pub(super) fn acquire_lock(
             return Ok(());
         }
         if started.elapsed() >= lock_wait {
-            let holder = lock_holder(conn)
+            let holder = lock_holder(conn, key)
                 .map(|h| format!(" (held by pid {}, {:?})", h.pid, h.application_name))
                 .unwrap_or_default();
             return Err(MigrationError::LockTimeout {
@@ -60,7 +68,7 @@ pub(super) fn acquire_lock(
             });
         }
         if last_log.is_none_or(|at| at.elapsed() >= LOCK_WAIT_LOG_INTERVAL) {
-            match lock_holder(conn) {
+            match lock_holder(conn, key) {
                 Some(holder) => tracing::info!(
                     holder_pid = holder.pid,
                     holder_application = %holder.application_name,
@@ -75,27 +83,22 @@ pub(super) fn acquire_lock(
 }
 
 /// Who holds the migration lock, if anyone (best effort, for the logs).
-fn lock_holder(conn: &mut BlockingPgConnection) -> Option<LockHolder> {
+fn lock_holder(conn: &mut BlockingPgConnection, key: i64) -> Option<LockHolder> {
     use diesel::RunQueryDsl;
 
     // A bigint advisory key is stored as classid (high half) and objid
     // (low half), with objsubid 1.
-    diesel::sql_query(format!(
-        "SELECT a.pid, coalesce(a.application_name, '') AS application_name \
-         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-           AND ((l.classid::bigint << 32) | l.objid::bigint) = {LOCK_KEY} \
-         LIMIT 1"
-    ))
-    .get_result::<LockHolder>(conn)
-    .optional()
-    .ok()
-    .flatten()
+    diesel::sql_query(include_str!("lock_holder.sql"))
+        .bind::<BigInt, _>(key)
+        .get_result::<LockHolder>(conn)
+        .optional()
+        .ok()
+        .flatten()
 }
 
 pub(super) fn release_lock(conn: &mut BlockingPgConnection) -> QueryResult<bool> {
     use diesel::RunQueryDsl;
 
-    diesel::select(sql::<Bool>(&format!("pg_advisory_unlock({LOCK_KEY})"))).get_result(conn)
+    let key = lock_key(conn)?;
+    diesel::select(pg_advisory_unlock(key)).get_result(conn)
 }

@@ -1,13 +1,12 @@
 //! What the database holds compared with what the binary knows, read
 //! without writing anything.
 
-use diesel::dsl::sql;
-use diesel::sql_types::Bool;
 use diesel::{ExpressionMethods, QueryDsl, QueryResult};
 use diesel_async::AsyncPgConnection;
 use serde::Serialize;
 
 use super::{__diesel_schema_migrations, KnownMigration};
+use crate::db::functions::to_regclass;
 
 /// What the database holds compared with what the binary knows.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -41,10 +40,8 @@ pub async fn schema_state(
     // Both statements go out together (diesel-async pipelines futures on a
     // shared connection), so boot and /ready wait for one round trip. The
     // read's error means something only if the table exists.
-    let exists = diesel::select(sql::<Bool>(
-        "to_regclass('__diesel_schema_migrations') IS NOT NULL",
-    ))
-    .get_result::<bool>(&mut &*conn);
+    let exists = diesel::select(to_regclass("__diesel_schema_migrations").is_not_null())
+        .get_result::<bool>(&mut &*conn);
     let versions = __diesel_schema_migrations::table
         .select(__diesel_schema_migrations::version)
         .order(__diesel_schema_migrations::version.asc())
