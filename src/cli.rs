@@ -174,4 +174,35 @@ mod tests {
             "{backoff}"
         );
     }
+
+    #[test]
+    fn the_old_names_of_renamed_durations_are_still_read() {
+        let database = |flags: &[&str]| {
+            let mut args = vec!["conduit", "--database-url", "postgres://db/conduit"];
+            args.extend_from_slice(flags);
+            Cli::try_parse_from(args)
+                .unwrap()
+                .settings
+                .settings()
+                .unwrap()
+        };
+        let defaults = database(&[]);
+        assert_eq!(defaults.database.wait, std::time::Duration::from_secs(30));
+        let old = database(&[
+            "--db-wait-secs",
+            "7",
+            "--migration-lock-wait-secs",
+            "8",
+            "--shutdown-timeout-secs",
+            "9",
+        ]);
+        assert_eq!(old.database.wait, std::time::Duration::from_secs(7));
+        assert_eq!(
+            old.database.migration_locks.migration_lock_wait,
+            std::time::Duration::from_secs(8)
+        );
+        assert_eq!(old.shutdown_timeout, std::time::Duration::from_secs(9));
+        let new = database(&["--db-wait", "2s"]);
+        assert_eq!(new.database.wait, std::time::Duration::from_secs(2));
+    }
 }

@@ -45,8 +45,10 @@ definitions in src/config/ and src/cli.rs; edit those, not this file.
 Every setting is a flag and an environment variable; a flag given on the
 command line wins. `.env` in the working directory is read too (see
 `.env.example`). Every duration takes a unit (`500ms`, `5s`, `15m`, `12h`,
-`30d`); a bare number means seconds, which is what the `..._SECS` settings
-always took. Every setting is checked at start: a value that cannot work (a
+`30d`); a bare number means seconds. `CONDUIT_DB_WAIT`,
+`CONDUIT_MIGRATION_LOCK_WAIT` and `CONDUIT_SHUTDOWN_TIMEOUT` were named
+`..._SECS` once; the old names are still read (with a warning to rename
+them). Every setting is checked at start: a value that cannot work (a
 session TTL of `0s`, a timeout of `0s`, which PostgreSQL would read as \"no
 timeout\", a CORS origin `*`, a proxy that is not a CIDR) stops the server
 with one line naming the setting, before it listens.

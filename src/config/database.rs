@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::durations::{between, LONGEST, LONGEST_PG_TIMEOUT, MILLISECOND};
+use super::durations::{between, renamed, LONGEST, LONGEST_PG_TIMEOUT, MILLISECOND};
 use super::{invalid, ConfigError};
 use crate::db::endpoint::Endpoint;
 use crate::db::migrations::LockLimits;
@@ -32,12 +32,16 @@ pub struct DatabaseArgs {
     /// How long boot waits for the database to answer.
     #[arg(
         long,
-        env = "CONDUIT_DB_WAIT_SECS",
+        env = "CONDUIT_DB_WAIT",
         default_value = "30s",
         value_parser = between(Duration::ZERO, LONGEST),
         global = true
     )]
-    pub db_wait_secs: Duration,
+    pub db_wait: Duration,
+
+    /// The old name of CONDUIT_DB_WAIT.
+    #[arg(long = "db-wait-secs", env = "CONDUIT_DB_WAIT_SECS", hide = true, value_parser = between(Duration::ZERO, LONGEST), global = true)]
+    pub db_wait_secs: Option<Duration>,
 
     /// Maximum number of pooled connections.
     #[arg(long, env = "CONDUIT_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), global = true)]
@@ -51,7 +55,7 @@ pub struct DatabaseArgs {
         value_parser = between(MILLISECOND, LONGEST),
         global = true
     )]
-    pub db_acquire_timeout_secs: Duration,
+    pub db_acquire_timeout: Duration,
 
     /// verified or fast: whether a checkout first runs `SELECT 1`.
     #[arg(long, env = "CONDUIT_DB_RECYCLE", value_enum, default_value_t = PoolRecycling::Fast, global = true)]
@@ -98,9 +102,14 @@ impl DatabaseArgs {
         Ok(DatabaseSettings {
             requests,
             migrations,
-            wait: self.db_wait_secs,
+            wait: renamed(
+                self.db_wait,
+                self.db_wait_secs,
+                "CONDUIT_DB_WAIT",
+                "CONDUIT_DB_WAIT_SECS",
+            ),
             pool_size: self.db_pool_size,
-            acquire_timeout: self.db_acquire_timeout_secs,
+            acquire_timeout: self.db_acquire_timeout,
             statement_timeout: self.db_statement_timeout,
             recycling: self.db_recycle,
             pool_mode: self.db_pool_mode,

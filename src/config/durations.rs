@@ -13,7 +13,7 @@ pub const SECOND: Duration = Duration::from_secs(1);
 
 /// Every duration setting's syntax: a number with a unit (`500ms`, `5s`,
 /// `15m`, `12h`, `30d`), or a bare number of seconds, which is what the
-/// settings named `..._SECS` always took.
+/// settings once named `..._SECS` took.
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
@@ -44,6 +44,21 @@ pub fn between(
             ));
         }
         Ok(duration)
+    }
+}
+
+/// A duration setting that was renamed: the value given under the old
+/// name (`..._SECS`, from when they took whole seconds), still read so that
+/// an upgrade breaks no deployment, or else the new one. Says so once.
+pub fn renamed(new: Duration, old: Option<Duration>, new_name: &str, old_name: &str) -> Duration {
+    match old {
+        Some(value) => {
+            tracing::warn!(
+                "{old_name} is the old name of {new_name}: it is still read, but rename it"
+            );
+            value
+        }
+        None => new,
     }
 }
 

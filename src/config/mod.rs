@@ -128,7 +128,7 @@ impl SettingsArgs {
             migrations: self.migrations.at_boot(),
             listen: server.listen.clone(),
             environment: server.environment,
-            shutdown_timeout: server.shutdown_timeout_secs,
+            shutdown_timeout: server.shutdown_timeout(),
             shutdown_readiness_delay: server.shutdown_readiness_delay,
             cors_origins: server.cors_origins(),
             auth: self

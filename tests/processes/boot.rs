@@ -20,7 +20,7 @@ async fn boot_waits_for_a_database_that_appears_a_few_seconds_later() {
     let mut server = ConduitProcess::spawn(
         at_port(&db.url, port).as_str(),
         &[],
-        &[("CONDUIT_DB_WAIT_SECS", "60")],
+        &[("CONDUIT_DB_WAIT", "60")],
     );
 
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -46,7 +46,7 @@ async fn boot_waits_for_a_database_that_appears_a_few_seconds_later() {
 async fn boot_gives_up_after_the_wait_naming_the_host_and_the_last_error() {
     let port = free_port();
     let url = format!("postgres://conduit:secret-password@127.0.0.1:{port}/conduit");
-    let mut server = ConduitProcess::spawn(&url, &[], &[("CONDUIT_DB_WAIT_SECS", "2")]);
+    let mut server = ConduitProcess::spawn(&url, &[], &[("CONDUIT_DB_WAIT", "2")]);
 
     let status = server.wait_exit(Duration::from_secs(30)).await.unwrap();
 

@@ -91,7 +91,7 @@ async fn a_booting_server_refuses_a_contract_migration_while_an_older_release_is
     let mut new = ConduitProcess::spawn(
         &db.url(),
         &["serve", "--migrations-dir", &release2],
-        &[("CONDUIT_MIGRATION_LOCK_WAIT_SECS", "2")],
+        &[("CONDUIT_MIGRATION_LOCK_WAIT", "2")],
     );
     let status = new.wait_exit(BOOT).await.unwrap();
 
@@ -119,7 +119,7 @@ async fn migrate_run_applies_a_contract_migration_once_the_older_release_has_gon
     let mut run = ConduitProcess::spawn(
         &db.url(),
         &["migrate", "run", "--migrations-dir", &release2],
-        &[("CONDUIT_MIGRATION_LOCK_WAIT_SECS", "120")],
+        &[("CONDUIT_MIGRATION_LOCK_WAIT", "120")],
     );
     let waiting = run
         .wait_for_event(
@@ -160,7 +160,7 @@ async fn a_migration_without_the_marker_does_not_wait_for_older_releases() {
     let (status, output) = run_conduit(
         Some(&db.url()),
         &["migrate", "run", "--migrations-dir", &release1],
-        &[("CONDUIT_MIGRATION_LOCK_WAIT_SECS", "0")],
+        &[("CONDUIT_MIGRATION_LOCK_WAIT", "0")],
     )
     .await;
 
@@ -199,7 +199,7 @@ async fn migrate_revert_refuses_while_a_release_that_uses_the_migration_is_conne
         let (status, output) = run_conduit(
             Some(&db.url()),
             &["migrate", action, "--migrations-dir", &release2],
-            &[("CONDUIT_MIGRATION_LOCK_WAIT_SECS", "1")],
+            &[("CONDUIT_MIGRATION_LOCK_WAIT", "1")],
         )
         .await;
 
@@ -222,7 +222,7 @@ async fn migrate_revert_goes_ahead_with_only_older_releases_connected() {
     let (status, output) = run_conduit(
         Some(&db.url()),
         &["migrate", "revert", "--migrations-dir", &release2],
-        &[("CONDUIT_MIGRATION_LOCK_WAIT_SECS", "1")],
+        &[("CONDUIT_MIGRATION_LOCK_WAIT", "1")],
     )
     .await;
 
@@ -254,7 +254,7 @@ async fn migrate_revert_sees_a_serving_release_whose_connections_were_all_cut() 
     let (status, output) = run_conduit(
         Some(&db.url()),
         &["migrate", "revert", "--migrations-dir", &release2],
-        &[("CONDUIT_MIGRATION_LOCK_WAIT_SECS", "1")],
+        &[("CONDUIT_MIGRATION_LOCK_WAIT", "1")],
     )
     .await;
 

@@ -195,8 +195,7 @@ async fn waiting_for_another_replicas_migration_lock_is_bounded_and_names_the_ho
     )
     .await;
 
-    let mut server =
-        ConduitProcess::spawn(&db.url(), &[], &[("CONDUIT_MIGRATION_LOCK_WAIT_SECS", "2")]);
+    let mut server = ConduitProcess::spawn(&db.url(), &[], &[("CONDUIT_MIGRATION_LOCK_WAIT", "2")]);
     let status = server.wait_exit(Duration::from_secs(60)).await.unwrap();
 
     assert!(!status.success());

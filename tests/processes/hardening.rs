@@ -28,7 +28,7 @@ async fn settings_that_cannot_work_are_refused_at_start_naming_the_setting() {
         ("CONDUIT_LOGIN_MAX_BACKOFF", "1h"),
         ("CONDUIT_LOGIN_MAX_FAILURES", "2000000"),
         ("CONDUIT_REGISTRATIONS_PER_ADDRESS", "-1"),
-        ("CONDUIT_SHUTDOWN_TIMEOUT_SECS", "soon"),
+        ("CONDUIT_SHUTDOWN_TIMEOUT", "soon"),
         ("CONDUIT_TRUSTED_PROXIES", "proxy.internal"),
     ];
     for (name, value) in cases {
@@ -61,10 +61,10 @@ async fn every_duration_setting_takes_units_and_bare_seconds() {
         &db.url(),
         &[],
         &[
-            ("CONDUIT_DB_WAIT_SECS", "1m"),
+            ("CONDUIT_DB_WAIT", "1m"),
             ("CONDUIT_DB_ACQUIRE_TIMEOUT", "2500ms"),
-            ("CONDUIT_MIGRATION_LOCK_WAIT_SECS", "120"),
-            ("CONDUIT_SHUTDOWN_TIMEOUT_SECS", "10s"),
+            ("CONDUIT_MIGRATION_LOCK_WAIT", "120"),
+            ("CONDUIT_SHUTDOWN_TIMEOUT", "10s"),
             ("CONDUIT_SESSION_TTL", "12h"),
         ],
     );

@@ -28,7 +28,7 @@ async fn execute(conn: &mut AsyncPgConnection, sql: &str) {
 async fn a_password_with_a_raw_slash_is_refused_and_never_printed() {
     let port = free_port();
     let url = format!("postgres://conduit:2024/{SECRET}@127.0.0.1:{port}/conduit");
-    let (status, output) = run_conduit(Some(&url), &[], &[("CONDUIT_DB_WAIT_SECS", "2")]).await;
+    let (status, output) = run_conduit(Some(&url), &[], &[("CONDUIT_DB_WAIT", "2")]).await;
 
     assert!(!status.success(), "{output}");
     assert!(!output.contains(SECRET), "{output}");
@@ -48,7 +48,7 @@ async fn an_encoded_password_connects_and_stays_out_of_every_retry_line() {
         "postgres://conduit:2024%2F{SECRET}@127.0.0.1:{}/conduit",
         free_port()
     );
-    let mut server = ConduitProcess::spawn(&unreachable, &[], &[("CONDUIT_DB_WAIT_SECS", "2")]);
+    let mut server = ConduitProcess::spawn(&unreachable, &[], &[("CONDUIT_DB_WAIT", "2")]);
     server.wait_exit(BOOT).await.unwrap();
     let output = server.output();
     assert!(output.contains("database not reachable yet"), "{output}");

@@ -222,7 +222,7 @@ async fn tls_to_postgresql_follows_libpq_sslmode() {
          &sslmode=verify-full&sslrootcert={}",
         ca.display()
     );
-    let mut server = ConduitProcess::spawn(&wrong_name, &[], &[("CONDUIT_DB_WAIT_SECS", "600")]);
+    let mut server = ConduitProcess::spawn(&wrong_name, &[], &[("CONDUIT_DB_WAIT", "600")]);
     assert!(!server.wait_exit(BOOT).await.unwrap().success());
     let line = error_line(&server);
     assert!(line.contains("TLS certificate was refused"), "{line}");
@@ -233,7 +233,7 @@ async fn tls_to_postgresql_follows_libpq_sslmode() {
         "{base}/conduit_tls?sslmode=verify-ca&sslrootcert={}",
         other_ca.display()
     );
-    let mut server = ConduitProcess::spawn(&unknown_ca, &[], &[("CONDUIT_DB_WAIT_SECS", "600")]);
+    let mut server = ConduitProcess::spawn(&unknown_ca, &[], &[("CONDUIT_DB_WAIT", "600")]);
     assert!(!server.wait_exit(BOOT).await.unwrap().success());
     let line = error_line(&server);
     assert!(line.contains("TLS certificate was refused"), "{line}");
@@ -243,7 +243,7 @@ async fn tls_to_postgresql_follows_libpq_sslmode() {
     let mut server = ConduitProcess::spawn(
         &format!("{base}/conduit_tls?sslmode=disable"),
         &[],
-        &[("CONDUIT_DB_WAIT_SECS", "1")],
+        &[("CONDUIT_DB_WAIT", "1")],
     );
     assert!(!server.wait_exit(BOOT).await.unwrap().success());
     let line = error_line(&server);

@@ -2,7 +2,7 @@
 //! `-- conduit:contract` drops or renames something an older release may
 //! still read, so it is applied only while no older release is connected
 //! (each names itself `conduit@<version>`, db/application_name.rs). The
-//! runner waits for them up to CONDUIT_MIGRATION_LOCK_WAIT_SECS, then
+//! runner waits for them up to CONDUIT_MIGRATION_LOCK_WAIT, then
 //! refuses, naming them.
 
 use std::time::{Duration, Instant};
