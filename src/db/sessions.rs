@@ -173,8 +173,8 @@ type ActiveSessionQuery<'a> = diesel::dsl::Select<
 ///
 /// Every signed-in request runs this query, and diesel-async renders a
 /// query's SQL from the DSL at every execution, even when its prepared
-/// statement is cached: for this one about 20k instructions of the 127k
-/// that GET /api/user cost (docs/benchmarks.md). [`ActiveSession`] sends
+/// statement is cached: most of what the lookup costs (docs/benchmarks.md,
+/// "The session lookup rendered once"). [`ActiveSession`] sends
 /// the text rendered here instead, under a statement-cache key of its own
 /// type, so the cache lookup stays a type id, not the text.
 static ACTIVE_SESSION_SQL: std::sync::LazyLock<Option<(String, String)>> =

@@ -16,11 +16,10 @@ use crate::db::migrations::{
 /// Whether a migration's bookkeeping commit waits for the disk.
 ///
 /// A run applies its migrations with `synchronous_commit = off`: each
-/// commit returns once written to PostgreSQL's WAL buffers, not flushed (a
-/// flush is one fsync, about 3 ms here, and an empty database took 18 of
-/// them). Only the last migration's bookkeeping (its version row and
-/// checksum) commits with the database's own setting, `on` unless
-/// configured otherwise. That is safe because:
+/// commit returns once written to PostgreSQL's WAL buffers, not flushed
+/// (each flush is an fsync; docs/benchmarks.md, "Boot to /ready"). Only
+/// the last migration's bookkeeping (its version row and checksum) commits
+/// with the database's own setting, `on` unless configured otherwise. That is safe because:
 ///
 /// - The WAL is one sequence: flushing a commit flushes everything written
 ///   before it, so once the last bookkeeping commit returns, every earlier
