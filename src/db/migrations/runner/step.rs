@@ -19,7 +19,8 @@ use crate::db::migrations::{
 /// commit returns once written to PostgreSQL's WAL buffers, not flushed
 /// (each flush is an fsync; docs/benchmarks.md, "Boot to /ready"). Only
 /// the last migration's bookkeeping (its version row and checksum) commits
-/// with the database's own setting, `on` unless configured otherwise. That is safe because:
+/// with the database's own setting, `on` unless configured otherwise.
+/// That is safe because:
 ///
 /// - The WAL is one sequence: flushing a commit flushes everything written
 ///   before it, so once the last bookkeeping commit returns, every earlier
