@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use crate::database::select_texts;
 use crate::helpers::spawn_app;
+use crate::support::database::select_texts;
 
 #[tokio::test]
 async fn creating_an_article_returns_it_with_sorted_tags_and_a_unique_slug() {

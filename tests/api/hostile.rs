@@ -6,8 +6,8 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::database::select_texts;
 use crate::helpers::{spawn_app, TestApp};
+use crate::support::database::select_texts;
 
 const TABLES: [&str; 8] = [
     "users",
@@ -257,13 +257,13 @@ async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
     let series = |text: &str| text.lines().filter(|l| !l.starts_with('#')).count();
 
     // /metrics counts itself from its second scrape on.
-    crate::http::metrics(&app.client, &app.address).await;
+    crate::support::http::metrics(&app.client, &app.address).await;
     round(0).await;
-    let after_one = crate::http::metrics(&app.client, &app.address).await;
+    let after_one = crate::support::http::metrics(&app.client, &app.address).await;
     for i in 1..40 {
         round(i).await;
     }
-    let after_forty = crate::http::metrics(&app.client, &app.address).await;
+    let after_forty = crate::support::http::metrics(&app.client, &app.address).await;
 
     for needle in ["BREW", "random-path", "no-such-thing", "unmatched-", "XXXX"] {
         assert!(

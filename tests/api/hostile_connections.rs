@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{spawn_app, spawn_app_with};
 use crate::hostile_protocol::{post_raw, ANSWER};
-use crate::raw_http::{
+use crate::support::raw_http::{
     connect_from, half_sent_body, post_json, read_response, read_until_closed, send, socket_address,
 };
 

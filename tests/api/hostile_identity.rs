@@ -3,9 +3,9 @@
 
 use serde_json::json;
 
-use crate::database::{connect, select_texts, server_url, with_database, TestDatabase};
 use crate::helpers::{spawn_app, spawn_app_on, Reply, TestApp};
 use crate::hostile::is_error_shape;
+use crate::support::database::{connect, select_texts, server_url, with_database, TestDatabase};
 
 pub(crate) async fn register(app: &TestApp, username: &str, email: &str) -> Reply {
     app.post(

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{spawn_app, TestApp};
-use crate::raw_http::{header, read_response, read_until_closed, send, socket_address};
+use crate::support::raw_http::{header, read_response, read_until_closed, send, socket_address};
 
 pub(crate) const ANSWER: Duration = Duration::from_secs(10);
 

@@ -3,8 +3,8 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::database::{select_texts, wait_for_a_lock_waiter};
 use crate::helpers::{spawn_app, TestApp};
+use crate::support::database::{select_texts, wait_for_a_lock_waiter};
 
 /// Sends `method path` with `body` while another transaction has deleted
 /// the article but not yet committed: the request reads the article (the

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use diesel_async::{AnsiTransactionManager, TransactionManager};
 
-use crate::database::{select_texts, wait_for_a_lock_waiter};
 use crate::helpers::spawn_app;
+use crate::support::database::{select_texts, wait_for_a_lock_waiter};
 
 /// Two logouts of one session at once (the test holds the session's row
 /// so that both are on it together): one ends it, the other is a 401,

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::database::{select_texts, wait_for_a_lock_waiter};
 use crate::helpers::{spawn_app, Reply, TestApp};
+use crate::support::database::{select_texts, wait_for_a_lock_waiter};
 
 /// A request whose headers and all of its body but the last byte are sent,
 /// so that the server has authenticated it and waits for the rest.

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use crate::database::select_texts;
 use crate::helpers::spawn_app;
+use crate::support::database::select_texts;
 
 #[tokio::test]
 async fn tags_lists_the_tags_in_use() {
@@ -112,7 +112,7 @@ async fn the_kept_tag_count_follows_every_way_links_come_and_go() {
         ],
         [5, 4, 1]
     );
-    crate::tag_links::assert_counts_exact(&mut conn).await;
+    crate::support::tag_links::assert_counts_exact(&mut conn).await;
 
     // A tag update deletes the article's links, then inserts the new ones.
     let retagged = app
@@ -138,7 +138,7 @@ async fn the_kept_tag_count_follows_every_way_links_come_and_go() {
         ],
         [3, 3, 2, 1]
     );
-    crate::tag_links::assert_counts_exact(&mut conn).await;
+    crate::support::tag_links::assert_counts_exact(&mut conn).await;
 
     app.delete(&format!("/api/articles/{bobs}"), Some(&bob))
         .await;
@@ -156,14 +156,14 @@ async fn the_kept_tag_count_follows_every_way_links_come_and_go() {
         ],
         [0, 0, 0, 0]
     );
-    crate::tag_links::assert_counts_exact(&mut conn).await;
+    crate::support::tag_links::assert_counts_exact(&mut conn).await;
 
     let again = app.create_article(&bob, "Bob again", &["go", "zig"]).await;
     conn.batch_execute("DELETE FROM tags WHERE name = 'zig'")
         .await
         .unwrap();
     assert_eq!([counted("go").await, counted("zig").await], [1, 0]);
-    crate::tag_links::assert_counts_exact(&mut conn).await;
+    crate::support::tag_links::assert_counts_exact(&mut conn).await;
 
     conn.batch_execute("TRUNCATE articles CASCADE")
         .await
@@ -172,6 +172,6 @@ async fn the_kept_tag_count_follows_every_way_links_come_and_go() {
     app.create_article(&bob, "After the truncate", &["go"])
         .await;
     assert_eq!(counted("go").await, 1);
-    crate::tag_links::assert_counts_exact(&mut conn).await;
+    crate::support::tag_links::assert_counts_exact(&mut conn).await;
     let _ = again;
 }

@@ -1,22 +1,17 @@
 //! The RealWorld API, end to end: each test gets its own server on its own
 //! fresh database (`spawn_app`).
 
-#[path = "../support/database.rs"]
-mod database;
-mod helpers;
-#[path = "../support/http.rs"]
-mod http;
-#[path = "../support/raw_http.rs"]
-mod raw_http;
-// The API tests use its count check; the concurrent writers are for
-// tests/processes.
+// The shared test tooling, included as tests/processes includes it. The
+// API tests use `database`, `http`, `raw_http` and `tag_links`'s count
+// check; the rest (clusters, processes, concurrent writers) is theirs.
 #[allow(dead_code)]
-#[path = "../support/tag_links.rs"]
-mod tag_links;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod articles;
 mod comments;
 mod headers;
+mod helpers;
 mod hostile;
 mod hostile_connections;
 mod hostile_identity;

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use crate::database::select_texts;
 use crate::helpers::spawn_app;
+use crate::support::database::select_texts;
 
 #[tokio::test]
 async fn updating_the_user_changes_only_what_is_sent() {

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use crate::database::select_texts;
 use crate::helpers::spawn_app;
+use crate::support::database::select_texts;
 
 #[tokio::test]
 async fn registering_returns_201_with_the_user_and_a_token() {

@@ -4,9 +4,9 @@
 
 use serde_json::json;
 
-use crate::database::select_texts;
 use crate::helpers::{spawn_app, TestApp};
 use crate::hostile::is_error_shape;
+use crate::support::database::select_texts;
 use crate::throttle::{behind_a_proxy, login_from, register_from};
 
 /// Parallel guesses cannot outrun the login throttle: an attempt counts
