@@ -21,6 +21,7 @@ mod hostile_passwords;
 mod hostile_protocol;
 mod hostile_races;
 mod hostile_session_ends;
+mod hostile_session_writes;
 mod hostile_sessions;
 mod hostile_texts;
 mod input;
