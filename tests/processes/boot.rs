@@ -9,9 +9,7 @@ use serde_json::json;
 use crate::support::cluster::{at_port, forward_to_database, free_port};
 use crate::support::database::{select_texts, TestDatabase};
 use crate::support::embedded;
-use crate::support::process::{get_json, run_conduit, ConduitProcess};
-
-pub(crate) const BOOT: Duration = Duration::from_secs(90);
+use crate::support::process::{get_json, run_conduit, ConduitProcess, BOOT};
 
 #[tokio::test]
 async fn boot_waits_for_a_database_that_appears_a_few_seconds_later() {

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use crate::operators::{execute, BOOT};
+use crate::operators::execute;
 use crate::support::cluster::{free_port, TestCluster};
 use crate::support::database::{server_url, TestDatabase};
-use crate::support::process::{get_json, run_conduit, ConduitProcess};
+use crate::support::process::{get_json, run_conduit, ConduitProcess, BOOT};
 
 const SECRET: &str = "Winter-s3cret";
 

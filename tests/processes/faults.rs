@@ -9,9 +9,7 @@ use serde_json::{json, Value};
 use crate::support::cluster::TestCluster;
 use crate::support::database::{select_texts, TestDatabase};
 use crate::support::http::register;
-use crate::support::process::ConduitProcess;
-
-pub(crate) const BOOT: Duration = Duration::from_secs(90);
+use crate::support::process::{ConduitProcess, BOOT};
 
 /// A connection holding `articles` locked in an open transaction: every
 /// request that reads articles waits behind it until it rolls back.

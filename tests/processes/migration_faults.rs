@@ -7,9 +7,8 @@ use std::time::Duration;
 use diesel_async::SimpleAsyncConnection;
 use serde_json::json;
 
-use crate::faults::BOOT;
 use crate::support::database::{connect, select_texts, TestDatabase};
-use crate::support::process::{fixture, run_conduit, ConduitProcess};
+use crate::support::process::{fixture, run_conduit, ConduitProcess, BOOT};
 
 #[tokio::test]
 async fn a_migration_stuck_behind_a_long_transaction_fails_with_a_clear_message() {

@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::support::database::{select_texts, TestDatabase};
-use crate::support::process::{run_conduit, ConduitProcess};
-
-pub(crate) const BOOT: Duration = Duration::from_secs(90);
+use crate::support::process::{run_conduit, ConduitProcess, BOOT};
 
 pub(crate) async fn execute(conn: &mut AsyncPgConnection, sql: &str) {
     diesel::sql_query(sql)

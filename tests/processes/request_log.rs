@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use crate::boot::BOOT;
 use crate::support::database::TestDatabase;
 use crate::support::http::metrics;
-use crate::support::process::{get_json, ConduitProcess};
+use crate::support::process::{get_json, ConduitProcess, BOOT};
 
 #[tokio::test]
 async fn passing_probes_stay_out_of_the_request_log_and_other_requests_do_not() {

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use diesel_async::SimpleAsyncConnection;
 
-use crate::guard_rails::{applied_versions, migrate, BOOT};
+use crate::guard_rails::{applied_versions, migrate};
 use crate::support::database::{select_texts, TestDatabase};
 use crate::support::embedded;
 use crate::support::http::metrics;
-use crate::support::process::{fixture, run_conduit, ConduitProcess};
+use crate::support::process::{fixture, run_conduit, ConduitProcess, BOOT};
 
 // ---- 4. Drift ----
 

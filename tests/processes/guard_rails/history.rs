@@ -4,10 +4,10 @@
 
 use serde_json::json;
 
-use crate::guard_rails::{applied_versions, migrate, tables, ScratchMigrations, BOOT};
+use crate::guard_rails::{applied_versions, migrate, tables, ScratchMigrations};
 use crate::support::database::{select_texts, TestDatabase};
 use crate::support::http::metrics;
-use crate::support::process::{fixture, get_json, run_conduit, ConduitProcess};
+use crate::support::process::{fixture, get_json, run_conduit, ConduitProcess, BOOT};
 
 // ---- 7. Strict mode everywhere ----
 

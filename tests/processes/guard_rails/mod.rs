@@ -8,12 +8,8 @@ mod history;
 mod indexes;
 mod locks;
 
-use std::time::Duration;
-
 use crate::support::database::{select_texts, TestDatabase};
 use crate::support::process::run_conduit;
-
-pub(crate) const BOOT: Duration = Duration::from_secs(90);
 
 pub(crate) async fn applied_versions(db: &TestDatabase) -> Vec<String> {
     let mut conn = db.connect().await;

@@ -6,12 +6,10 @@ use std::time::{Duration, Instant};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use serde_json::json;
 
-use crate::migrations::{
-    applied_versions, embedded_in_order, execute, migrate_all, try_step, BOOT,
-};
+use crate::migrations::{applied_versions, embedded_in_order, execute, migrate_all, try_step};
 use crate::support::database::{select_texts, TestDatabase};
 use crate::support::embedded;
-use crate::support::process::{fixture, get_json, ConduitProcess};
+use crate::support::process::{fixture, get_json, ConduitProcess, BOOT};
 
 #[tokio::test]
 async fn clean_start_on_an_empty_database_migrates_seeds_and_becomes_ready() {

@@ -6,8 +6,6 @@ mod boots;
 mod data;
 mod reverts;
 
-use std::time::Duration;
-
 use conduit::db::migrations::{MigrationSet, EMBEDDED_MIGRATIONS};
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
@@ -16,8 +14,6 @@ use diesel_async::AsyncPgConnection;
 use diesel_migrations::MigrationHarness;
 
 use crate::support::database::{select_texts, TestDatabase};
-
-pub(crate) const BOOT: Duration = Duration::from_secs(90);
 
 pub(crate) async fn applied_versions(db: &TestDatabase) -> Vec<String> {
     let mut conn = db.connect().await;
