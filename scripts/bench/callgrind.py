@@ -21,12 +21,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from cluster import dev_db  # noqa: E402
+from server import free_port, login, ready_status  # noqa: E402
+from settings import die  # noqa: E402
 import pair  # noqa: E402
 
 
 def instructions(binary, url, path, token, count):
-    port = bench.free_port()
+    port = free_port()
     out = tempfile.mktemp(prefix="callgrind-", suffix=".out")
     env = {**os.environ, "DATABASE_URL": url, "CONDUIT_LISTEN": f"127.0.0.1:{port}",
            "CONDUIT_LOG_FORMAT": "json", "RUST_LOG": os.environ.get("CALLGRIND_RUST_LOG", "info")}
@@ -34,9 +37,9 @@ def instructions(binary, url, path, token, count):
     process = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(binary), "serve"],
                                env=env, stdout=log, stderr=log)
     deadline = time.time() + 120
-    while not bench.ready_status(port).startswith(b"HTTP/1.1 200"):
+    while not ready_status(port).startswith(b"HTTP/1.1 200"):
         if time.time() > deadline or process.poll() is not None:
-            bench.die(f"{binary} under valgrind did not become ready")
+            die(f"{binary} under valgrind did not become ready")
         time.sleep(0.2)
     headers = {"Authorization": f"Token {token}"} if token else {}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -45,7 +48,7 @@ def instructions(binary, url, path, token, count):
         response = conn.getresponse()
         response.read()
         if response.status != 200:
-            bench.die(f"GET {path} answered {response.status}")
+            die(f"GET {path} answered {response.status}")
     conn.close()
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=120)
@@ -65,12 +68,12 @@ def main():
     binaries = [Path(b) for b in os.environ["CALLGRIND_BINARIES"].split(",")]
     scenario = os.environ.get("CALLGRIND_PATH", "user")
     n = int(os.environ.get("CALLGRIND_REQUESTS", "400"))
-    bench.dev_db("up")
+    dev_db("up")
     try:
         dataset, url = pair.dataset_for("bench_pair")
         probe = pair.server_for(binaries[0].resolve(), url, "probe")
         probe.wait_ready()
-        reader = bench.login(probe.port, dataset["reader_email"])
+        reader = login(probe.port, dataset["reader_email"])
         probe.stop()
         path, token = pair.scenario_paths(dataset, reader)[scenario]
         for binary in binaries:
@@ -79,7 +82,7 @@ def main():
             print(f"{binary}: GET {scenario}: {(large - small) / (4 * n):,.0f} instructions per request "
                   f"({small:,} for {n}, {large:,} for {5 * n})", flush=True)
     finally:
-        bench.dev_db("down")
+        dev_db("down")
 
 
 if __name__ == "__main__":

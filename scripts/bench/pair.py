@@ -24,12 +24,20 @@ otherwise (BENCH_SCALE, BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_PG_PORT).
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import settings  # noqa: E402
+from cluster import database_url, dev_db, psql, recreate  # noqa: E402
+from loadgen import contended, load_average, with_sched, wrk  # noqa: E402
+from server import Server, free_port, login  # noqa: E402
+from settings import die, run, step  # noqa: E402
+from tools import ensure_tools  # noqa: E402
 
 
 def scenario_paths(dataset, reader):
@@ -45,13 +53,13 @@ def scenario_paths(dataset, reader):
 
 
 def dataset_for(url_name):
-    marker = bench.OUT / f"pair-dataset-{bench.SCALE}.json"
-    exists = bench.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{url_name}'") == "1"
+    marker = settings.OUT / f"pair-dataset-{settings.SCALE}.json"
+    exists = psql(f"SELECT count(*) FROM pg_database WHERE datname = '{url_name}'") == "1"
     if marker.exists() and exists and os.environ.get("BENCH_PAIR_RELOAD") != "1":
-        return json.loads(marker.read_text()), bench.database_url(url_name)
-    url = bench.recreate(url_name)
-    bench.run([str(bench.BIN / "conduit"), "migrate", "run"], env={"DATABASE_URL": url, "RUST_LOG": "warn"})
-    dataset = json.loads(bench.run([str(bench.BIN / "conduit-bench"), "dataset", "--scale", str(bench.SCALE)],
+        return json.loads(marker.read_text()), database_url(url_name)
+    url = recreate(url_name)
+    run([str(settings.BIN / "conduit"), "migrate", "run"], env={"DATABASE_URL": url, "RUST_LOG": "warn"})
+    dataset = json.loads(run([str(settings.BIN / "conduit-bench"), "dataset", "--scale", str(settings.SCALE)],
                                    env={"DATABASE_URL": url}).stdout)
     marker.write_text(json.dumps(dataset))
     return dataset, url
@@ -59,14 +67,14 @@ def dataset_for(url_name):
 
 def main():
     os.environ.pop("DATABASE_URL", None)
-    bench.OUT.mkdir(parents=True, exist_ok=True)
+    settings.OUT.mkdir(parents=True, exist_ok=True)
     pairs = [item.split(":", 1) for item in os.environ.get("BENCH_PAIR", "").split(",") if item]
     if len(pairs) < 2:
-        bench.die("BENCH_PAIR=name:binary,name:binary (two or more)")
+        die("BENCH_PAIR=name:binary,name:binary (two or more)")
     wanted = os.environ.get("BENCH_PAIR_SCENARIOS", "user,articles,tag,feed,article,comments").split(",")
     rounds = int(os.environ.get("BENCH_PAIR_ROUNDS", "3"))
-    bench.ensure_tools()
-    bench.dev_db("up")
+    ensure_tools()
+    dev_db("up")
     results = {name: {} for name, _ in pairs}
     try:
         dataset, url = dataset_for("bench_pair")
@@ -76,32 +84,32 @@ def main():
                 if scenario in wanted:
                     measure_boots(scenario, order, url, results)
             for name, binary in order:
-                bench.BIN = Path(binary).resolve().parent
+                settings.BIN = Path(binary).resolve().parent
                 conduit = Path(binary).resolve()
                 reads = [w for w in wanted if w not in BOOTS]
                 if not reads:
                     continue
                 server = server_for(conduit, url, name)
                 server.wait_ready()
-                reader = bench.login(server.port, dataset["reader_email"])
+                reader = login(server.port, dataset["reader_email"])
                 paths = scenario_paths(dataset, reader)
                 try:
                     for scenario in reads:
                         path, token = paths[scenario]
-                        bench.step(f"round {round_no + 1}: {name} {scenario}")
-                        bench.wrk(server.port, path, token, seconds=bench.WARMUP)
-                        load = bench.load_average()
-                        quiet = bench.with_sched(server.process.pid, lambda: bench.wrk(server.port, path, token))
+                        step(f"round {round_no + 1}: {name} {scenario}")
+                        wrk(server.port, path, token, seconds=settings.WARMUP)
+                        load = load_average()
+                        quiet = with_sched(server.process.pid, lambda: wrk(server.port, path, token))
                         results[name].setdefault(scenario, []).append({**quiet, "load": load})
-                        if bench.CONTENTION:
-                            load = bench.load_average()
-                            busy = bench.contended(server.port, path, token, server_pid=server.process.pid)
+                        if settings.CONTENTION:
+                            load = load_average()
+                            busy = contended(server.port, path, token, server_pid=server.process.pid)
                             results[name].setdefault(scenario + " contended", []).append({**busy, "load": load})
                 finally:
                     server.stop()
     finally:
-        bench.dev_db("down")
-    (bench.OUT / "pair.json").write_text(json.dumps(results, indent=2) + "\n")
+        dev_db("down")
+    (settings.OUT / "pair.json").write_text(json.dumps(results, indent=2) + "\n")
     print(report(results, [name for name, _ in pairs]))
 
 
@@ -111,35 +119,35 @@ BOOTS = ("boot", "boot-empty")
 def measure_boots(scenario, order, url, results):
     """BENCH_BOOT_RUNS boots per binary, alternating binaries boot by boot:
     on the up-to-date `url` ("boot"), or each on a database created empty
-    just before, as bench.measure_boot does ("boot-empty")."""
-    bench.step(f"{scenario}: {bench.BOOT_RUNS} boots per binary")
-    for _ in range(bench.BOOT_RUNS):
+    just before, as bench.py's measure_boot does ("boot-empty")."""
+    step(f"{scenario}: {settings.BOOT_RUNS} boots per binary")
+    for _ in range(settings.BOOT_RUNS):
         for name, binary in order:
-            target = bench.recreate("bench_pair_boot") if scenario == "boot-empty" else url
+            target = recreate("bench_pair_boot") if scenario == "boot-empty" else url
             server = server_for(Path(binary).resolve(), target, name)
-            results[name].setdefault(scenario, []).append({"ms": server.wait_ready() * 1000, "load": bench.load_average()})
+            results[name].setdefault(scenario, []).append({"ms": server.wait_ready() * 1000, "load": load_average()})
             server.stop()
     if scenario == "boot-empty":
-        bench.dev_db("drop", "bench_pair_boot")
+        dev_db("drop", "bench_pair_boot")
 
 
 def server_for(conduit, url, name):
-    bench.BIN = conduit.parent
-    server = bench.Server.__new__(bench.Server)
-    # bench.Server starts BIN/conduit; a renamed binary needs its own path.
-    server.port = bench.free_port()
-    server.log = bench.tempfile.NamedTemporaryFile(prefix="conduit-pair-", suffix=".log", delete=False)
+    settings.BIN = conduit.parent
+    server = Server.__new__(Server)
+    # Server starts BIN/conduit; a renamed binary needs its own path.
+    server.port = free_port()
+    server.log = tempfile.NamedTemporaryFile(prefix="conduit-pair-", suffix=".log", delete=False)
     env = {**os.environ, "DATABASE_URL": url, "CONDUIT_LISTEN": f"127.0.0.1:{server.port}",
            "CONDUIT_LOG_FORMAT": "json", "RUST_LOG": "info"}
     env.update(item.split("=", 1) for item in os.environ.get(f"BENCH_PAIR_ENV_{name}", "").split())
     server.started = time.perf_counter()
-    server.process = bench.subprocess.Popen([str(conduit), "serve"], env=env, stdout=server.log, stderr=server.log)
+    server.process = subprocess.Popen([str(conduit), "serve"], env=env, stdout=server.log, stderr=server.log)
     return server
 
 
 def report(results, names):
     lines = [
-        f"scale {bench.SCALE}, {bench.SECONDS} s per run, c{bench.CONCURRENCY}; medians over rounds; load average at the start of each run in brackets",
+        f"scale {settings.SCALE}, {settings.SECONDS} s per run, c{settings.CONCURRENCY}; medians over rounds; load average at the start of each run in brackets",
         "",
         "| scenario | " + " | ".join(f"{n} req/s | {n} p50 / p99 / max ms" for n in names) + " |",
         "|---|" + "---:|---:|" * len(names),
@@ -158,7 +166,7 @@ def report(results, names):
                 continue
             loads = "/".join(str(r["load"]) for r in runs)
             if scenario in BOOTS:
-                loads = "/".join(str(r["load"]) for r in runs[:: bench.BOOT_RUNS])
+                loads = "/".join(str(r["load"]) for r in runs[:: settings.BOOT_RUNS])
                 cells += [f"median {statistics.median(r['ms'] for r in runs):.1f} ms ({len(runs)} boots)", f"({loads})"]
                 continue
             med = lambda key: statistics.median(r[key] for r in runs)

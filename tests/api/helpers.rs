@@ -9,8 +9,8 @@ use conduit::startup::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-pub use crate::database::TestDatabase;
-use crate::http;
+pub use crate::support::database::TestDatabase;
+use crate::support::http;
 
 pub struct TestApp {
     pub address: String,
@@ -67,7 +67,7 @@ pub async fn texts_become(
 ) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        if crate::database::select_texts(conn, sql).await == expected {
+        if crate::support::database::select_texts(conn, sql).await == expected {
             return true;
         }
         if std::time::Instant::now() > deadline {

@@ -3,8 +3,8 @@
 
 use diesel_async::RunQueryDsl;
 
-use crate::database::{connect, server_url};
 use crate::helpers::spawn_app;
+use crate::support::database::{connect, server_url};
 
 /// With its database gone, `/ready` answers 503 with a generic reason,
 /// never the database's own message ("database \"…\" does not exist",

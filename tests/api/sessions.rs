@@ -1,7 +1,7 @@
 use serde_json::json;
 
-use crate::database::select_texts;
 use crate::helpers::{spawn_app, spawn_app_on, spawn_app_with};
+use crate::support::database::select_texts;
 
 #[tokio::test]
 async fn a_session_survives_a_restart_of_the_server() {
@@ -86,14 +86,14 @@ async fn last_used_is_not_written_on_every_request() {
     let token = app.register("peggy").await;
     let mut conn = app.db.connect().await;
     let last_used = "SELECT last_used_at::text AS value FROM sessions";
-    let before = crate::database::select_texts(&mut conn, last_used).await;
+    let before = crate::support::database::select_texts(&mut conn, last_used).await;
 
     for _ in 0..3 {
         assert_eq!(app.get("/api/user", Some(&token)).await.status, 200);
     }
 
     assert_eq!(
-        crate::database::select_texts(&mut conn, last_used).await,
+        crate::support::database::select_texts(&mut conn, last_used).await,
         before
     );
 }

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use crate::support::database::{select_texts, TestDatabase};
 use crate::support::embedded;
-use crate::support::process::{fixture, run_conduit, ConduitProcess};
-
-const BOOT: Duration = Duration::from_secs(90);
+use crate::support::process::{fixture, run_conduit, ConduitProcess, BOOT};
 
 async fn application_names(db: &TestDatabase) -> Vec<String> {
     let mut conn = db.connect().await;

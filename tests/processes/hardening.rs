@@ -8,9 +8,7 @@ use serde_json::json;
 
 use crate::support::database::{select_texts, wait_for_a_lock_waiter, TestDatabase};
 use crate::support::http::register;
-use crate::support::process::{run_conduit, ConduitProcess};
-
-const BOOT: Duration = Duration::from_secs(90);
+use crate::support::process::{run_conduit, ConduitProcess, BOOT};
 
 #[tokio::test]
 async fn settings_that_cannot_work_are_refused_at_start_naming_the_setting() {

@@ -9,9 +9,7 @@ use serde_json::json;
 
 use crate::support::database::TestDatabase;
 use crate::support::http::register;
-use crate::support::process::ConduitProcess;
-
-const BOOT: Duration = Duration::from_secs(90);
+use crate::support::process::{ConduitProcess, BOOT};
 
 /// One account floods PUT /api/user password changes from 120 connections
 /// (its budget off, so that the queue is what is tested), each sending the

@@ -8,10 +8,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::support::database::TestDatabase;
-use crate::support::process::ConduitProcess;
+use crate::support::process::{ConduitProcess, BOOT};
 use crate::support::raw_http::{half_sent_body, read_response, read_until_closed, send};
 
-const BOOT: Duration = Duration::from_secs(90);
 const ANSWER: Duration = Duration::from_secs(10);
 const HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: conduit.test\r\n\r\n";
 const READY: &[u8] = b"GET /ready HTTP/1.1\r\nHost: conduit.test\r\n\r\n";

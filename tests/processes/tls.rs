@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use conduit::db::tls::PgTls;
 use conduit::db::url::PgUrl;
@@ -13,9 +12,8 @@ use diesel_async::AsyncPgConnection;
 
 use crate::support::cluster::{free_port, TestCluster};
 use crate::support::database::select_texts;
-use crate::support::process::{get_json, ConduitProcess};
+use crate::support::process::{get_json, ConduitProcess, BOOT};
 
-const BOOT: Duration = Duration::from_secs(90);
 /// Inside the topology range 55100-55199 (shared machines: away from the
 /// ports other worktrees use).
 const TLS_PORT: u16 = 55101;

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use crate::support::database::TestDatabase;
-use crate::support::process::{get_json, ConduitProcess};
-
-const BOOT: Duration = Duration::from_secs(90);
+use crate::support::process::{get_json, ConduitProcess, BOOT};
 
 #[tokio::test]
 async fn sigterm_turns_ready_to_503_while_still_serving_then_drains() {

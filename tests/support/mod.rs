@@ -1,5 +1,7 @@
-//! Test tooling for the tests that run the real binary and PostgreSQL
-//! servers of their own. The API tests use `database`, `http` and `tag_links` alone.
+//! Test tooling shared by the two test binaries, which both include it
+//! as `#[path = "../support/mod.rs"] mod support;`: tests/processes (the
+//! real binary, PostgreSQL servers of their own) uses most of it, the API
+//! tests `database`, `http`, `raw_http` and `tag_links`.
 
 pub mod cluster;
 pub mod database;

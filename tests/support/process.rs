@@ -7,6 +7,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How long a test waits for a server it started to be ready: a debug
+/// build on a busy machine, migrations included.
+pub const BOOT: Duration = Duration::from_secs(90);
+
 /// The real `conduit` binary, its output collected line by line.
 pub struct ConduitProcess {
     child: Child,
