@@ -105,9 +105,10 @@ test: rust db-up diesel-cli ## Run every test against a real PostgreSQL
 	@$(DEV_DB) sweep conduit_test_ >/dev/null
 	cargo test --locked --all-targets
 
-lint: rust cargo-deny python3 ## rustfmt, clippy (warnings as errors), no import cycles, cargo-deny, squawk over migrations/, hadolint, compose config, the docs' links, docs/configuration.md
+lint: rust cargo-deny python3 ## rustfmt, clippy (warnings as errors), no import cycles, no source file over about 300 lines, cargo-deny, squawk over migrations/, hadolint, compose config, the docs' links, docs/configuration.md
 	cargo fmt --all -- --check
 	scripts/check-module-cycles.py
+	scripts/check-file-lengths.py
 	cargo clippy --locked --all-targets --all-features -- -D warnings
 	cargo deny --locked check --hide-inclusion-graph bans licenses sources
 	scripts/lint-migrations.sh
