@@ -2,28 +2,12 @@
 //! against and with which budgets. The counts live in PostgreSQL
 //! (`db::throttle`, migration 006), so every replica shares them.
 //!
-//! A login attempt counts from its start (before the password is hashed),
-//! so parallel guesses cannot outrun the count; a correct password takes
-//! its count back. With `max_failures` = N:
-//! - **an account from one address**: N attempts per window, then 429 until
-//!   the window ends (strict: this is where one client guesses);
-//! - **an account from every address**: after N attempts per window, each
-//!   address must wait between its attempts for that account, 1 s, 2 s,
-//!   4 s, ... up to `max_backoff`. The account is never locked: its owner,
-//!   from an address of their own, gets in at once, or after one delay of
-//!   at most `max_backoff` if they mistyped, whatever others send;
-//! - **an address for every account**: 10 N attempts per window (many users
-//!   can share one address), then one attempt per delay, growing the same
-//!   way.
-//!
-//! Registrations count per address: `registrations_per_address` per
-//! window, then with the same backoff.
-//!
-//! Password changes count per session (`password_changes_per_session` per
-//! window) and per user (twice that, for all the user's sessions
-//! together), each then with the same backoff: every change costs a hash,
-//! and one account must not be able to spend the hashing threads on them
-//! (`auth::hashing` also gives them a lane of their own).
+//! The policy (what each key allows, and why an account is never locked
+//! out) is explained once, in docs/security.md, "Throttling". In short: an
+//! attempt counts from its start, before the hash, so parallel guesses
+//! cannot outrun the count; an account from one address is strict; an
+//! account from every address, an address, and registrations and password
+//! changes back off instead.
 //!
 //! An IPv6 "address" here is its /64: one subscriber's network, in which
 //! a client can pick a new address for every attempt.
