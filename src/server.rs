@@ -1,7 +1,7 @@
 //! The HTTP server: actix-server accepting, actix-http speaking HTTP/1.1,
 //! the app answering. Assembled here rather than by actix-web's
 //! `HttpServer` for two things it cannot do: refuse a connection before
-//! it holds a descriptor for long (the gate, src/connections.rs), and
+//! it holds a descriptor for long (the gate, src/connections/), and
 //! answer `Expect: 100-continue` with the final status when the body
 //! would be refused anyway, instead of asking the client to send it.
 
