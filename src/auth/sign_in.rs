@@ -158,20 +158,29 @@ impl SignIn<'_> {
         };
         let token = new_token()?;
         let expires_at = self.session_expiry()?;
-        self.db
+        // Each ending is a value, not an Err: in transaction mode an Err
+        // would roll back the count `login_succeeded` gave back.
+        let outcome = self
+            .db
             .run(async |conn| {
                 self.throttle.login_succeeded(conn, &keys).await?;
                 if !self.settings.demo_login_allowed && demo_account::is_demo(conn, user.id).await?
                 {
-                    tracing::warn!(
-                        "refused a login to the demo account (production; CONDUIT_ALLOW_DEMO_USER is off)"
-                    );
-                    return Err(SignInError::InvalidCredentials);
+                    return Ok(Outcome::DemoRefused);
                 }
                 start_if_password_unchanged(conn, &user, &token, expires_at).await
             })
             .await?;
-        Ok(Signed { user, token })
+        match outcome {
+            Outcome::Started => Ok(Signed { user, token }),
+            Outcome::PasswordChanged => Err(SignInError::InvalidCredentials),
+            Outcome::DemoRefused => {
+                tracing::warn!(
+                    "refused a login to the demo account (production; CONDUIT_ALLOW_DEMO_USER is off)"
+                );
+                Err(SignInError::InvalidCredentials)
+            }
+        }
     }
 
     fn session_expiry(&self) -> Result<DateTime<Utc>, SignInError> {
@@ -179,6 +188,15 @@ impl SignIn<'_> {
             .map_err(SignInError::SessionLength)?;
         Ok(Utc::now() + ttl)
     }
+}
+
+/// How a login whose password was right ended.
+enum Outcome {
+    Started,
+    /// The password changed while it was being checked: it is no longer right.
+    PasswordChanged,
+    /// The seeded demo account, in production.
+    DemoRefused,
 }
 
 /// The hash was read before the password was checked: a change committed
@@ -189,7 +207,7 @@ async fn start_if_password_unchanged(
     user: &User,
     token: &str,
     expires_at: DateTime<Utc>,
-) -> Result<(), SignInError> {
+) -> Result<Outcome, SignInError> {
     let started = transaction(conn, async |conn| {
         sessions::create_if_password_unchanged(
             conn,
@@ -201,7 +219,10 @@ async fn start_if_password_unchanged(
         .await
     })
     .await?;
-    started.map(drop).ok_or(SignInError::InvalidCredentials)
+    Ok(match started {
+        Some(_) => Outcome::Started,
+        None => Outcome::PasswordChanged,
+    })
 }
 
 fn new_token() -> Result<String, SignInError> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with, Reply, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, Reply, TestApp, TestDatabase};
 use crate::hostile_sessions::login_token;
 
 /// Logins with the old password keep arriving while the owner changes it:
@@ -153,4 +153,32 @@ async fn the_demo_account_stays_refused_in_production_after_changing_its_email()
         200,
         "other accounts log in"
     );
+}
+
+/// A refused demo login had the right password, so its attempt is given
+/// back, also in transaction mode, where the refusal must not roll that
+/// back: the demo account's owner is never throttled for being refused.
+#[tokio::test]
+async fn refused_demo_logins_are_never_counted_as_failures_in_transaction_mode() {
+    let db = TestDatabase::migrated().await;
+    let url = db.url();
+    let production = crate::helpers::spawn_app_on(
+        db,
+        &[
+            "--env",
+            "production",
+            "--db-pool-mode",
+            "transaction",
+            "--migration-database-url",
+            &url,
+            "--login-max-failures",
+            "2",
+        ],
+    )
+    .await;
+
+    for attempt in 1..=4 {
+        let refused = production.login("demo@example.com", "conduit-demo").await;
+        assert_eq!(refused.status, 401, "attempt {attempt}: {}", refused.body);
+    }
 }
