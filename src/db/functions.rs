@@ -1,6 +1,6 @@
 //! The SQL functions the typed queries call, declared once.
 
-use diesel::sql_types::{BigInt, Nullable, Numeric, Text};
+use diesel::sql_types::{BigInt, Nullable, Numeric, Text, Timestamptz};
 
 diesel::define_sql_function! {
     /// `int8(numeric)`, PostgreSQL's cast of a numeric to a bigint.
@@ -41,4 +41,10 @@ diesel::define_sql_function! {
     /// `to_regclass(name)`: the table's oid (a `regclass`), NULL when no
     /// such table exists; only ever compared with NULL here.
     fn to_regclass(name: Text) -> Nullable<Oid>;
+}
+
+diesel::define_sql_function! {
+    /// `least(a, b)` of two timestamps.
+    #[sql_name = "least"]
+    fn least_timestamp(a: Timestamptz, b: Timestamptz) -> Timestamptz;
 }

@@ -23,6 +23,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::functions::least_timestamp;
+
 /// The keys one login attempt counts against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginKeys {
@@ -214,7 +216,9 @@ pub async fn give_back_login(conn: &mut AsyncPgConnection, keys: &LoginKeys) -> 
 }
 
 /// An attempt counted under `key` alone (a registration) that could not
-/// be carried out: it takes its count back.
+/// be carried out: it takes its count back, and the wait it set (it was
+/// admitted, so the wait before it had passed): a refusal it did not earn
+/// must not keep the next attempt waiting.
 pub async fn give_back(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<()> {
     use crate::schema::throttle_counters::dsl as t;
     diesel::update(
@@ -223,7 +227,10 @@ pub async fn give_back(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<(
             .filter(t::attempts.gt(0))
             .filter(t::window_ends_at.gt(now)),
     )
-    .set(t::attempts.eq(t::attempts - 1))
+    .set((
+        t::attempts.eq(t::attempts - 1),
+        t::next_at.eq(least_timestamp(t::next_at, now)),
+    ))
     .execute(conn)
     .await?;
     Ok(())

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod addresses;
+mod give_back;
 
 use serde_json::{json, Value};
 
