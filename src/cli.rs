@@ -151,6 +151,9 @@ mod tests {
             ("--cors-origins", "https://app.example.org/path"),
             ("--login-max-failures", "2000000"),
             ("--trusted-proxies", "proxy.internal"),
+            // Both size what is allocated up front.
+            ("--db-pool-size", "4294967295"),
+            ("--hash-queue-limit", "4294967295"),
         ] {
             let refused = Cli::try_parse_from(["conduit", flag, value])
                 .unwrap_err()

@@ -24,10 +24,15 @@ impl TrustedProxies {
             .map(|entry| entry.as_ref().trim())
             .filter(|entry| !entry.is_empty())
             .map(|entry| {
-                entry
+                let net = entry
                     .parse::<IpNet>()
                     .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("{entry:?} is not a CIDR (10.0.0.0/8) or an IP address"))
+                    .map_err(|_| {
+                        format!("{entry:?} is not a CIDR (10.0.0.0/8) or an IP address")
+                    })?;
+                // Peers are compared in their canonical form (an
+                // IPv4-mapped ::ffff:a.b.c.d is a.b.c.d): so are entries.
+                Ok(canonical_net(net))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Self)
@@ -64,6 +69,17 @@ impl TrustedProxies {
 }
 
 /// An IPv4 address mapped into IPv6 (`::ffff:10.0.0.1`) is that IPv4 address.
+/// An IPv4-mapped range (`::ffff:10.0.0.0/104`) as the IPv4 range it maps.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        net => net,
+    }
+}
+
 fn canonical(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) => v6
@@ -260,5 +276,18 @@ mod tests {
         assert!(TrustedProxies::parse(&["10.0.0.0/33"]).is_err());
         assert!(TrustedProxies::parse(&["proxy.internal"]).is_err());
         assert!(TrustedProxies::parse(&["", " 10.0.0.0/8 ", "::1"]).is_ok());
+    }
+
+    #[test]
+    fn an_ipv4_mapped_proxy_entry_matches_its_ipv4_peer() {
+        let proxies = TrustedProxies::parse(&["::ffff:127.0.0.1", "::ffff:10.0.0.0/104"]).unwrap();
+        let forwarded = headers(&[("x-forwarded-for", "203.0.113.9")]);
+        for peer in ["127.0.0.1", "::ffff:127.0.0.1", "10.1.2.3"] {
+            assert_eq!(
+                proxies.client_address(ip(peer), &forwarded),
+                ip("203.0.113.9"),
+                "{peer}"
+            );
+        }
     }
 }

@@ -8,8 +8,12 @@ use conduit::{commands, telemetry};
 
 fn main() -> ExitCode {
     let dotenv = dotenvy::dotenv();
+    let old_names = conduit::config::renamed::adopt_old_names();
     let cli = Cli::parse();
     telemetry::init(cli.settings.log_format());
+    for old in old_names {
+        tracing::warn!("{}", conduit::config::renamed::rename_hint(old));
+    }
     if let Err(error) = &dotenv {
         if !error.not_found() {
             tracing::warn!(%error, "could not read .env");

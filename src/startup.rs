@@ -150,7 +150,8 @@ impl Application {
         let options = ServerOptions {
             gate,
             workers,
-            shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
+            // actix takes whole seconds: round up, so 1900ms is not cut to 1s.
+            shutdown_timeout_secs: settings.shutdown_timeout.as_millis().div_ceil(1000) as u64,
         };
         let server = server::serve(listener, options, move || {
             let app = App::new()

@@ -64,10 +64,10 @@ pub struct AuthArgs {
           value_parser = clap::value_parser!(u32).range(0..=MOST_ATTEMPTS), global = true)]
     pub password_changes_per_session: u32,
 
-    /// Passwords that may wait to be hashed; when full, logins and
-    /// registrations answer 503 with Retry-After at once (default: 32 per
-    /// core).
-    #[arg(long, env = "CONDUIT_HASH_QUEUE_LIMIT", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    /// Passwords that may wait to be hashed, at most 100000; when full,
+    /// logins and registrations answer 503 with Retry-After at once
+    /// (default: 32 per core).
+    #[arg(long, env = "CONDUIT_HASH_QUEUE_LIMIT", value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
     pub hash_queue_limit: Option<u32>,
 }
 

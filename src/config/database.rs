@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::durations::{between, renamed, LONGEST, LONGEST_PG_TIMEOUT, MILLISECOND};
+use super::durations::{between, LONGEST, LONGEST_PG_TIMEOUT, MILLISECOND};
 use super::{invalid, ConfigError};
 use crate::db::endpoint::Endpoint;
 use crate::db::migrations::LockLimits;
@@ -32,6 +32,7 @@ pub struct DatabaseArgs {
     /// How long boot waits for the database to answer.
     #[arg(
         long,
+        alias = "db-wait-secs",
         env = "CONDUIT_DB_WAIT",
         default_value = "30s",
         value_parser = between(Duration::ZERO, LONGEST),
@@ -39,12 +40,9 @@ pub struct DatabaseArgs {
     )]
     pub db_wait: Duration,
 
-    /// The old name of CONDUIT_DB_WAIT.
-    #[arg(long = "db-wait-secs", env = "CONDUIT_DB_WAIT_SECS", hide = true, value_parser = between(Duration::ZERO, LONGEST), global = true)]
-    pub db_wait_secs: Option<Duration>,
-
-    /// Maximum number of pooled connections.
-    #[arg(long, env = "CONDUIT_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    /// Maximum number of pooled connections, at most 10000 (each is a
+    /// PostgreSQL backend: far fewer serve best, docs/benchmarks.md).
+    #[arg(long, env = "CONDUIT_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
     pub db_pool_size: u32,
 
     /// How long a request waits for a pooled connection before answering 503.
@@ -102,12 +100,7 @@ impl DatabaseArgs {
         Ok(DatabaseSettings {
             requests,
             migrations,
-            wait: renamed(
-                self.db_wait,
-                self.db_wait_secs,
-                "CONDUIT_DB_WAIT",
-                "CONDUIT_DB_WAIT_SECS",
-            ),
+            wait: self.db_wait,
             pool_size: self.db_pool_size,
             acquire_timeout: self.db_acquire_timeout,
             statement_timeout: self.db_statement_timeout,

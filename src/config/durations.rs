@@ -47,21 +47,6 @@ pub fn between(
     }
 }
 
-/// A duration setting that was renamed: the value given under the old
-/// name (`..._SECS`, from when they took whole seconds), still read so that
-/// an upgrade breaks no deployment, or else the new one. Says so once.
-pub fn renamed(new: Duration, old: Option<Duration>, new_name: &str, old_name: &str) -> Duration {
-    match old {
-        Some(value) => {
-            tracing::warn!(
-                "{old_name} is the old name of {new_name}: it is still read, but rename it"
-            );
-            value
-        }
-        None => new,
-    }
-}
-
 pub fn shown(duration: Duration) -> humantime::FormattedDuration {
     humantime::format_duration(duration)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args};
 
-use super::durations::{between, renamed, LONGEST, LONGEST_PG_TIMEOUT, MILLISECOND};
+use super::durations::{between, LONGEST, LONGEST_PG_TIMEOUT, MILLISECOND};
 use crate::db::migrations::{BootMigrations, LockLimits, MigrationSet};
 
 #[derive(Debug, Clone, Args)]
@@ -20,16 +20,13 @@ pub struct MigrationArgs {
     /// How long a migration run waits for another process's migration lock.
     #[arg(
         long,
+        alias = "migration-lock-wait-secs",
         env = "CONDUIT_MIGRATION_LOCK_WAIT",
         default_value = "300s",
         value_parser = between(Duration::ZERO, LONGEST),
         global = true
     )]
     pub migration_lock_wait: Duration,
-
-    /// The old name of CONDUIT_MIGRATION_LOCK_WAIT.
-    #[arg(long = "migration-lock-wait-secs", env = "CONDUIT_MIGRATION_LOCK_WAIT_SECS", hide = true, value_parser = between(Duration::ZERO, LONGEST), global = true)]
-    pub migration_lock_wait_secs: Option<Duration>,
 
     /// How long a migration statement waits for a table lock before the
     /// migration fails (so it never blocks traffic queued behind it).
@@ -73,12 +70,7 @@ impl MigrationArgs {
 
     pub fn lock_limits(&self) -> LockLimits {
         LockLimits {
-            migration_lock_wait: renamed(
-                self.migration_lock_wait,
-                self.migration_lock_wait_secs,
-                "CONDUIT_MIGRATION_LOCK_WAIT",
-                "CONDUIT_MIGRATION_LOCK_WAIT_SECS",
-            ),
+            migration_lock_wait: self.migration_lock_wait,
             table_lock_timeout: self.migration_lock_timeout,
             table_lock_retries: self.migration_lock_retries,
         }

@@ -7,6 +7,7 @@ mod connections;
 mod database;
 pub mod durations;
 mod migrations;
+pub mod renamed;
 mod server;
 
 use std::time::Duration;
@@ -128,7 +129,7 @@ impl SettingsArgs {
             migrations: self.migrations.at_boot(),
             listen: server.listen.clone(),
             environment: server.environment,
-            shutdown_timeout: server.shutdown_timeout(),
+            shutdown_timeout: server.shutdown_timeout,
             shutdown_readiness_delay: server.shutdown_readiness_delay,
             cors_origins: server.cors_origins(),
             auth: self

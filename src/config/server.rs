@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use url::Url;
 
-use super::durations::{between, parse_duration, renamed, LONGEST};
+use super::durations::{between, parse_duration, LONGEST};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Environment {
@@ -57,16 +57,13 @@ pub struct ServerArgs {
     /// How long a stopping server lets in-flight requests finish.
     #[arg(
         long,
+        alias = "shutdown-timeout-secs",
         env = "CONDUIT_SHUTDOWN_TIMEOUT",
         default_value = "30s",
         value_parser = between(Duration::ZERO, LONGEST),
         global = true
     )]
     pub shutdown_timeout: Duration,
-
-    /// The old name of CONDUIT_SHUTDOWN_TIMEOUT.
-    #[arg(long = "shutdown-timeout-secs", env = "CONDUIT_SHUTDOWN_TIMEOUT_SECS", hide = true, value_parser = between(Duration::ZERO, LONGEST), global = true)]
-    pub shutdown_timeout_secs: Option<Duration>,
 
     /// On SIGTERM or SIGINT, how long `/ready` answers 503 while requests
     /// are still served, before the server stops accepting and drains: a
@@ -84,15 +81,6 @@ impl ServerArgs {
             Environment::Production => LogFormat::Json,
             Environment::Development => LogFormat::Pretty,
         })
-    }
-
-    pub fn shutdown_timeout(&self) -> Duration {
-        renamed(
-            self.shutdown_timeout,
-            self.shutdown_timeout_secs,
-            "CONDUIT_SHUTDOWN_TIMEOUT",
-            "CONDUIT_SHUTDOWN_TIMEOUT_SECS",
-        )
     }
 
     /// The origins given, without the empty entries a stray comma leaves.

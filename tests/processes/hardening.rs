@@ -52,6 +52,46 @@ fn cli_flag(name: &str) -> String {
     format!("--{}", flag.replace('_', "-"))
 }
 
+/// A renamed setting's old name is still read, with a warning, but a flag
+/// or the new name wins over it.
+#[tokio::test]
+async fn an_old_setting_name_is_read_but_the_flag_and_the_new_name_win() {
+    let unreachable = "postgres://conduit:pw@127.0.0.1:1/conduit";
+    let waited = |output: &str| {
+        output
+            .lines()
+            .find(|line| line.contains("could not connect"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no connect failure in:\n{output}"))
+    };
+    let (status, old_only) = run_conduit(
+        Some(unreachable),
+        &["serve"],
+        &[("CONDUIT_DB_WAIT_SECS", "1")],
+    )
+    .await;
+    assert!(!status.success());
+    assert!(waited(&old_only).contains("within 1s"), "{old_only}");
+    assert!(
+        old_only.contains("CONDUIT_DB_WAIT_SECS is the old name of CONDUIT_DB_WAIT"),
+        "{old_only}"
+    );
+    let (_, flag_wins) = run_conduit(
+        Some(unreachable),
+        &["serve", "--db-wait", "0s"],
+        &[("CONDUIT_DB_WAIT_SECS", "60")],
+    )
+    .await;
+    assert!(waited(&flag_wins).contains("within 0s"), "{flag_wins}");
+    let (_, new_wins) = run_conduit(
+        Some(unreachable),
+        &["serve"],
+        &[("CONDUIT_DB_WAIT", "0s"), ("CONDUIT_DB_WAIT_SECS", "60")],
+    )
+    .await;
+    assert!(waited(&new_wins).contains("within 0s"), "{new_wins}");
+}
+
 #[tokio::test]
 async fn every_duration_setting_takes_units_and_bare_seconds() {
     let db = TestDatabase::create().await;
