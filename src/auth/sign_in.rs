@@ -128,7 +128,7 @@ impl SignIn<'_> {
         address: Option<IpAddr>,
     ) -> Result<Signed, SignInError> {
         let Credentials { email, password } = credentials;
-        let (admission, user, keys) = self
+        let (admission, user, keys, demo_refused) = self
             .db
             .run(async |conn| {
                 let user = users::find_by_email(conn, &email).await?;
@@ -136,11 +136,26 @@ impl SignIn<'_> {
                 // A refusal is a value, not an Err, which would roll the
                 // count back in transaction mode.
                 let admission = self.throttle.begin_login(conn, &keys).await?;
-                Ok::<_, SignInError>((admission, user, keys))
+                let demo_refused = match &user {
+                    Some(user) if !self.settings.demo_login_allowed => {
+                        demo_account::is_demo(conn, user.id).await?
+                    }
+                    _ => false,
+                };
+                Ok::<_, SignInError>((admission, user, keys, demo_refused))
             })
             .await?;
         if let Admission::Refused { retry_after } = admission {
             return Err(SignInError::TooManyFailedLogins { retry_after });
+        }
+        // The demo account's password is public: in production its login
+        // is a failure, counted as one and refused before the hash, so it
+        // buys nobody a hash.
+        if demo_refused {
+            tracing::warn!(
+                "refused a login to the demo account (production; CONDUIT_ALLOW_DEMO_USER is off)"
+            );
+            return Err(SignInError::InvalidCredentials);
         }
         let user = match password::verify(password, user).await {
             Ok(Some(user)) => user,
@@ -158,28 +173,18 @@ impl SignIn<'_> {
         };
         let token = new_token()?;
         let expires_at = self.session_expiry()?;
-        // Each ending is a value, not an Err: in transaction mode an Err
+        // Either ending is a value, not an Err: in transaction mode an Err
         // would roll back the count `login_succeeded` gave back.
         let outcome = self
             .db
             .run(async |conn| {
                 self.throttle.login_succeeded(conn, &keys).await?;
-                if !self.settings.demo_login_allowed && demo_account::is_demo(conn, user.id).await?
-                {
-                    return Ok(Outcome::DemoRefused);
-                }
                 start_if_password_unchanged(conn, &user, &token, expires_at).await
             })
             .await?;
         match outcome {
             Outcome::Started => Ok(Signed { user, token }),
             Outcome::PasswordChanged => Err(SignInError::InvalidCredentials),
-            Outcome::DemoRefused => {
-                tracing::warn!(
-                    "refused a login to the demo account (production; CONDUIT_ALLOW_DEMO_USER is off)"
-                );
-                Err(SignInError::InvalidCredentials)
-            }
         }
     }
 
@@ -195,8 +200,6 @@ enum Outcome {
     Started,
     /// The password changed while it was being checked: it is no longer right.
     PasswordChanged,
-    /// The seeded demo account, in production.
-    DemoRefused,
 }
 
 /// The hash was read before the password was checked: a change committed

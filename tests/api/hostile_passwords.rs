@@ -155,11 +155,12 @@ async fn the_demo_account_stays_refused_in_production_after_changing_its_email()
     );
 }
 
-/// A refused demo login had the right password, so its attempt is given
-/// back, also in transaction mode, where the refusal must not roll that
-/// back: the demo account's owner is never throttled for being refused.
+/// The demo account's password is public: in production its login is a
+/// failed login, refused before the hash and counted, so that it buys
+/// nobody an unthrottled hash (also in transaction mode, where a refusal
+/// returned as an error would roll its count back).
 #[tokio::test]
-async fn refused_demo_logins_are_never_counted_as_failures_in_transaction_mode() {
+async fn refused_demo_logins_are_failures_and_are_throttled_in_transaction_mode() {
     let db = TestDatabase::migrated().await;
     let url = db.url();
     let production = crate::helpers::spawn_app_on(
@@ -177,8 +178,10 @@ async fn refused_demo_logins_are_never_counted_as_failures_in_transaction_mode()
     )
     .await;
 
-    for attempt in 1..=4 {
+    for attempt in 1..=2 {
         let refused = production.login("demo@example.com", "conduit-demo").await;
         assert_eq!(refused.status, 401, "attempt {attempt}: {}", refused.body);
     }
+    let throttled = production.login("demo@example.com", "conduit-demo").await;
+    assert_eq!(throttled.status, 429, "{}", throttled.body);
 }
