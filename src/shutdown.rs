@@ -6,13 +6,52 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+/// SIGTERM and SIGINT, listened for from the start of `serve`: a boot can
+/// wait long (for the database, for another replica's migration lock), and
+/// once a handler is installed the signal no longer ends the process by
+/// itself (as PID 1 in a container it never did). Kept until the server
+/// stops, so that no signal falls between two listeners.
+pub struct StopSignals(Option<(Signal, Signal)>);
+
+impl StopSignals {
+    pub fn listen() -> Self {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Self(Some((term, int))),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(%error, "cannot listen for SIGTERM/SIGINT; stopping only when killed");
+                Self(None)
+            }
+        }
+    }
+
+    /// Waits for the next SIGTERM or SIGINT; returns its name.
+    pub async fn next(&mut self) -> &'static str {
+        match &mut self.0 {
+            Some((term, int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            None => std::future::pending().await,
+        }
+    }
+}
 
 /// Spawns the task that waits for SIGTERM or SIGINT, sets `draining` (so
 /// `/ready` answers 503) for `delay` while still serving, then stops the
 /// server gracefully; a second signal cuts the delay short.
-pub fn stop_on_signal(handle: ServerHandle, draining: Arc<AtomicBool>, delay: Duration) {
+pub fn stop_on_signal(
+    mut signals: StopSignals,
+    handle: ServerHandle,
+    draining: Arc<AtomicBool>,
+    delay: Duration,
+) {
     tokio::spawn(async move {
-        let signal = stop_signal().await;
+        let signal = signals.next().await;
         draining.store(true, Ordering::Relaxed);
         if !delay.is_zero() {
             tracing::info!(
@@ -24,7 +63,7 @@ pub fn stop_on_signal(handle: ServerHandle, draining: Arc<AtomicBool>, delay: Du
             // past its grace period) skips what is left of the delay.
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                again = stop_signal() => {
+                again = signals.next() => {
                     tracing::info!(signal = again, "stopping: a second signal ends the delay");
                 }
             }
@@ -32,22 +71,4 @@ pub fn stop_on_signal(handle: ServerHandle, draining: Arc<AtomicBool>, delay: Du
         tracing::info!(signal, "stopping: no new connections, draining requests");
         handle.stop(true).await;
     });
-}
-
-/// Waits for SIGTERM or SIGINT; returns its name.
-async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        },
-        (Err(error), _) | (_, Err(error)) => {
-            tracing::error!(%error, "cannot listen for SIGTERM/SIGINT; stopping only when killed");
-            std::future::pending().await
-        }
-    }
 }

@@ -228,8 +228,9 @@ impl Application {
     /// balancer takes the replica out first), then stops accepting and
     /// drains. The binary calls it; tests in-process stop through
     /// `handle()` and leave the test runner's signals alone.
-    pub fn stop_on_signal(&self) {
+    pub fn stop_on_signal(&self, signals: shutdown::StopSignals) {
         shutdown::stop_on_signal(
+            signals,
             self.server.handle(),
             self.draining.clone(),
             self.readiness_delay,

@@ -93,3 +93,35 @@ async fn a_readiness_delay_past_five_minutes_is_refused() {
     assert!(!status.success());
     assert!(output.contains("longer than 5m"), "{output}");
 }
+
+/// A boot can wait long (for the database, for another replica's
+/// migration lock); a stop signal ends it at once rather than after the
+/// wait (as PID 1 in a container, the signal would otherwise be ignored).
+#[tokio::test]
+async fn sigterm_during_boot_stops_at_once() {
+    let mut server = ConduitProcess::spawn(
+        "postgres://conduit:pw@127.0.0.1:1/conduit",
+        &[],
+        &[("CONDUIT_DB_WAIT", "5m")],
+    );
+    let waiting = server
+        .wait_for_event(|e| e["message"] == "database not reachable yet", BOOT)
+        .await;
+    assert!(waiting.is_some(), "{}", server.output());
+
+    server.signal("TERM");
+
+    let status = server.wait_exit(BOOT).await.unwrap();
+    assert!(status.success(), "{status:?}\n{}", server.output());
+    assert!(
+        server
+            .wait_for_event(
+                |e| e["message"] == "stopping during boot, before serving",
+                BOOT
+            )
+            .await
+            .is_some(),
+        "{}",
+        server.output()
+    );
+}
