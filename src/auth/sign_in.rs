@@ -60,10 +60,11 @@ pub enum SignInError {
 }
 
 impl SignIn<'_> {
-    /// POST /users: a taken name is answered before the hash (a flood of
-    /// registrations of existing accounts costs one indexed query each),
-    /// and only a registration that gets as far as the hash counts for its
-    /// address. The account and its first session are one transaction.
+    /// POST /users: every registration counts for its address, a taken
+    /// name too (else the 409 would tell anyone, without limit, which
+    /// emails have accounts); a taken name is answered before the hash, so
+    /// a flood of them costs one indexed query each. The account and its
+    /// first session are one transaction.
     pub async fn register(
         self,
         new: NewUser,
@@ -71,19 +72,24 @@ impl SignIn<'_> {
     ) -> Result<Signed, SignInError> {
         let username = new.username.into_inner();
         let email = new.email.into_inner();
-        let admission = self
+        // Both answers are values, not an Err: in transaction mode an Err
+        // would roll back what the throttle's statement counted.
+        let (admission, taken) = self
             .db
             .run(async |conn| {
-                if let Some(field) = users::taken_by_another(conn, &username, &email).await? {
-                    return Err(SignInError::Taken(field));
-                }
-                // A refusal is a value, not an Err: in transaction mode an
-                // Err would roll back what the throttle's statement counted.
-                Ok(self.throttle.begin_registration(conn, address).await?)
+                let admission = self.throttle.begin_registration(conn, address).await?;
+                let taken = match admission {
+                    Admission::Admitted => users::taken_by_another(conn, &username, &email).await?,
+                    Admission::Refused { .. } => None,
+                };
+                Ok::<_, SignInError>((admission, taken))
             })
             .await?;
         if let Admission::Refused { retry_after } = admission {
             return Err(SignInError::TooManyRegistrations { retry_after });
+        }
+        if let Some(field) = taken {
+            return Err(SignInError::Taken(field));
         }
         let password_hash = match password::hash(new.password.into_inner(), Lane::SignIn).await {
             Ok(hash) => hash,

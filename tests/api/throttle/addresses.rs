@@ -177,8 +177,8 @@ async fn parallel_guesses_across_accounts_are_counted_per_address() {
 
 /// Registrations are throttled per address (CONDUIT_REGISTRATIONS_PER_ADDRESS,
 /// then backoff): a flood from one address cannot create accounts without
-/// bound, other addresses are not slowed, and a registration refused
-/// before the hash (a taken name) is not counted.
+/// bound, nor probe which emails have accounts (a taken name counts too),
+/// and other addresses are not slowed.
 #[tokio::test]
 async fn registrations_are_throttled_per_address() {
     let app = behind_a_proxy(&["--registrations-per-address", "3"]).await;
@@ -199,8 +199,13 @@ async fn registrations_are_throttled_per_address() {
     );
     assert_eq!(
         register_from(&app, "203.0.113.9", "flood0").await.0,
+        429,
+        "a taken name is no way around the throttle"
+    );
+    assert_eq!(
+        register_from(&app, "198.51.100.7", "flood0").await.0,
         409,
-        "a taken name is answered before the throttle"
+        "a taken name from an address within its budget"
     );
     assert_eq!(
         register_from(&app, "198.51.100.9", "elsewhere").await.0,
