@@ -37,7 +37,7 @@ const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct ServerOptions {
     pub gate: ConnectionGate,
     pub workers: usize,
-    pub shutdown_timeout_secs: u64,
+    pub shutdown_timeout: Duration,
 }
 
 /// Serves `app` (built once per worker) on `listener`.
@@ -61,7 +61,7 @@ where
     let builder = actix_server::ServerBuilder::default()
         .workers(options.workers)
         .max_concurrent_connections(options.gate.per_worker(options.workers))
-        .shutdown_timeout(options.shutdown_timeout_secs)
+        .shutdown_timeout(whole_seconds_up(options.shutdown_timeout))
         // The signals are ours (shutdown.rs): /ready turns 503 before
         // the listener closes.
         .disable_signals();
@@ -187,5 +187,24 @@ async fn answer_expectation(request: Request) -> Result<Request, Response<BoxBod
                 .set_connection_type(actix_http::ConnectionType::Close);
             Err(response.into())
         }
+    }
+}
+
+/// actix takes the shutdown timeout in whole seconds: rounded up, so that
+/// 1900ms is not cut to 1s, nor 500ms to none.
+fn whole_seconds_up(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis().div_ceil(1000)).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shutdown_timeout_is_rounded_up_to_whole_seconds() {
+        assert_eq!(whole_seconds_up(Duration::from_millis(1900)), 2);
+        assert_eq!(whole_seconds_up(Duration::from_millis(500)), 1);
+        assert_eq!(whole_seconds_up(Duration::from_secs(30)), 30);
+        assert_eq!(whole_seconds_up(Duration::ZERO), 0);
     }
 }

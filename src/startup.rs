@@ -150,8 +150,7 @@ impl Application {
         let options = ServerOptions {
             gate,
             workers,
-            // actix takes whole seconds: round up, so 1900ms is not cut to 1s.
-            shutdown_timeout_secs: settings.shutdown_timeout.as_millis().div_ceil(1000) as u64,
+            shutdown_timeout: settings.shutdown_timeout,
         };
         let server = server::serve(listener, options, move || {
             let app = App::new()
