@@ -91,19 +91,13 @@ impl SignIn<'_> {
         if let Some(field) = taken {
             return Err(SignInError::Taken(field));
         }
-        let password_hash = match password::hash(new.password.into_inner(), Lane::SignIn).await {
-            Ok(hash) => hash,
-            // Not hashed (the queue is full): the attempt did not count.
-            Err(error) => {
-                self.db
-                    .run(async |conn| {
-                        self.throttle.give_back_registration(conn, address).await?;
-                        Ok::<_, SignInError>(())
-                    })
-                    .await?;
-                return Err(error.into());
-            }
-        };
+        let password_hash = hash_or_give_back(
+            self.db,
+            new.password.into_inner(),
+            Lane::SignIn,
+            async |conn| self.throttle.give_back_registration(conn, address).await,
+        )
+        .await?;
         let token = new_token()?;
         let expires_at = self.session_expiry()?;
         let user = self
@@ -232,6 +226,25 @@ async fn start_if_password_unchanged(
         Some(_) => Outcome::Started,
         None => Outcome::PasswordChanged,
     })
+}
+
+/// Hashes `password` in `lane`; when it cannot be done (the queue is
+/// full), `give_back` first returns the count the attempt took: an attempt
+/// that was not carried out does not count.
+pub async fn hash_or_give_back(
+    db: &Db,
+    password: String,
+    lane: Lane,
+    give_back: impl AsyncFnOnce(&mut AsyncPgConnection) -> diesel::QueryResult<()>,
+) -> Result<String, SignInError> {
+    match password::hash(password, lane).await {
+        Ok(hash) => Ok(hash),
+        Err(error) => {
+            db.run(async |conn| Ok::<_, SignInError>(give_back(conn).await?))
+                .await?;
+            Err(error.into())
+        }
+    }
 }
 
 fn new_token() -> Result<String, SignInError> {

@@ -11,8 +11,7 @@ use requests::{exposed, LoginRequest, RegisterRequest, UpdateUserRequest};
 use super::views::UserResponse;
 use super::Routes;
 use crate::auth::hashing::Lane;
-use crate::auth::password;
-use crate::auth::sign_in::Signed;
+use crate::auth::sign_in::{hash_or_give_back, Signed};
 use crate::auth::throttle::Admission;
 use crate::db::{sessions, users};
 use crate::domain::users::{Credentials, NewUser, UserChanges};
@@ -193,33 +192,14 @@ async fn hash_new_password(
             retry_after_secs: retry_after_secs(retry_after),
         });
     }
-    hash_or_give_back(state, password, Lane::PasswordChange, async |conn| {
+    let hash = hash_or_give_back(&state.db, password, Lane::PasswordChange, async |conn| {
         state
             .throttle
             .give_back_password_change(conn, user_id, session_id)
             .await
     })
-    .await
-}
-
-/// Hashes `password` in `lane`; when it cannot be done (the queue is
-/// full), `give_back` first returns the count the attempt took.
-async fn hash_or_give_back(
-    state: &AppState,
-    password: String,
-    lane: Lane,
-    give_back: impl AsyncFnOnce(&mut diesel_async::AsyncPgConnection) -> diesel::QueryResult<()>,
-) -> AppResult<String> {
-    match password::hash(password, lane).await {
-        Ok(hash) => Ok(hash),
-        Err(error) => {
-            state
-                .db
-                .run(async |conn| Ok::<_, AppError>(give_back(conn).await?))
-                .await?;
-            Err(error.into())
-        }
-    }
+    .await?;
+    Ok(hash)
 }
 
 /// Extension: DELETE /user/session ends the session whose token was
