@@ -38,10 +38,11 @@ struct LockHolder {
     application_name: String,
 }
 
+/// Takes the migration lock; returns its key, for [`release_lock`].
 pub(super) fn acquire_lock(
     conn: &mut BlockingPgConnection,
     lock_wait: Duration,
-) -> Result<(), MigrationError> {
+) -> Result<i64, MigrationError> {
     use diesel::RunQueryDsl;
 
     let started = Instant::now();
@@ -56,7 +57,7 @@ pub(super) fn acquire_lock(
                     "took the migration lock"
                 );
             }
-            return Ok(());
+            return Ok(key);
         }
         if started.elapsed() >= lock_wait {
             let holder = lock_holder(conn, key)
@@ -96,9 +97,8 @@ fn lock_holder(conn: &mut BlockingPgConnection, key: i64) -> Option<LockHolder> 
         .flatten()
 }
 
-pub(super) fn release_lock(conn: &mut BlockingPgConnection) -> QueryResult<bool> {
+pub(super) fn release_lock(conn: &mut BlockingPgConnection, key: i64) -> QueryResult<bool> {
     use diesel::RunQueryDsl;
 
-    let key = lock_key(conn)?;
     diesel::select(pg_advisory_unlock(key)).get_result(conn)
 }

@@ -203,7 +203,7 @@ where
     tokio::task::spawn_blocking(move || {
         use diesel::connection::SimpleConnection;
 
-        lock::acquire_lock(&mut conn, limits.migration_lock_wait)?;
+        let key = lock::acquire_lock(&mut conn, limits.migration_lock_wait)?;
         let outcome = conn
             .batch_execute(&format!(
                 "SET lock_timeout = {}",
@@ -213,7 +213,7 @@ where
             .and_then(|()| work(&mut conn));
         // Closing the connection would release the lock too; unlocking
         // explicitly lets the next replica go on at once.
-        if let Err(error) = lock::release_lock(&mut conn) {
+        if let Err(error) = lock::release_lock(&mut conn, key) {
             tracing::warn!(%error, "could not release the migration lock; it ends with the connection");
         }
         outcome.map(|done| (done, conn.into_inner()))
